@@ -1,0 +1,3 @@
+"""visionops: a reproducible MLOps pipeline for image classifiers."""
+
+__version__ = "0.1.0"

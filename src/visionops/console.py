@@ -1,0 +1,76 @@
+"""The ``visionops`` command line. User errors print one line and exit 1, no traceback.
+
+Named console.py, not cli.py: Kedro loads ``<package>/cli.py`` as a plugin for its own CLI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from visionops import __version__
+from visionops.errors import VisionOpsError
+from visionops.registry.layout import snapshot
+
+DEFAULT_REGISTRY = "registry"
+
+
+def _models_list(args: argparse.Namespace) -> int:
+    models = snapshot(Path(args.registry))
+    if args.json:
+        print(json.dumps(models, indent=2, sort_keys=True))
+        return 0
+    if not models:
+        print(f"no models registered in {args.registry}")
+        return 0
+    for name, entry in models.items():
+        labels = {version: [] for version in entry["versions"]}
+        for label, version in entry["labels"].items():
+            labels.setdefault(version, []).append(label)
+        for version in entry["versions"]:
+            tags = f"  [{', '.join(sorted(labels[version]))}]" if labels[version] else ""
+            print(f"{name}:{version}{tags}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every visionops command."""
+    parser = argparse.ArgumentParser(
+        prog="visionops",
+        description=(
+            "Reproducible pipelines for image classifiers. Run the stages with "
+            "'dvc repro' (or 'kedro run --pipeline NAME'); inspect results with these commands."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"visionops {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    models = commands.add_parser("models", help="inspect the model registry")
+    models_commands = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)
+    listing = models_commands.add_parser("list", help="list registered versions and their labels")
+    listing.add_argument(
+        "--registry",
+        default=os.environ.get("VISIONOPS_REGISTRY", DEFAULT_REGISTRY),
+        help="registry root folder (default: $VISIONOPS_REGISTRY or ./registry)",
+    )
+    listing.add_argument("--json", action="store_true", help="print JSON for machines")
+    listing.set_defaults(handler=_models_list)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Runs the command named in ``argv`` and exits with its status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        sys.exit(0)
+    try:
+        sys.exit(args.handler(args))
+    except VisionOpsError as error:
+        print(f"visionops: error: {error}", file=sys.stderr)
+        sys.exit(1)

@@ -1,0 +1,44 @@
+"""The model registry as a Kedro dataset: load a snapshot, save a registration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from kedro.io import AbstractDataset
+
+from visionops.registry.layout import snapshot
+from visionops.registry.store import Declined, Registration, register
+
+
+class ModelRegistryDataset(AbstractDataset[Registration | Declined, dict[str, Any]]):
+    """A registry folder laid out as TensorFlow Serving reads it.
+
+    Loading returns a plain snapshot, ``{model: {"versions": [...], "labels": {...}}}``,
+    so nodes can decide what to register without touching the file system. Saving a
+    :class:`Registration` exports and registers a new version; saving a
+    :class:`Declined` registers nothing and leaves the registry as it was.
+    """
+
+    def __init__(self, path: str, metadata: dict[str, Any] | None = None) -> None:
+        """Creates the dataset.
+
+        Args:
+            path: The registry's root folder.
+            metadata: Free-form metadata, ignored by Kedro.
+        """
+        self._root = Path(path)
+        self.metadata = metadata
+
+    def load(self) -> dict[str, Any]:
+        return snapshot(self._root)
+
+    def save(self, data: Registration | Declined) -> None:
+        if isinstance(data, Registration):
+            register(self._root, data)
+
+    def _exists(self) -> bool:
+        return self._root.is_dir()
+
+    def _describe(self) -> dict[str, Any]:
+        return {"path": str(self._root)}

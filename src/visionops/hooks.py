@@ -1,0 +1,69 @@
+"""Kedro hooks: the data source dataset built from parameters, and readable errors."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from kedro.framework.hooks import hook_impl
+
+from visionops.datasets.image_source import ImageSourceDataset
+from visionops.errors import VisionOpsError
+
+logger = logging.getLogger(__name__)
+
+SOURCE_DATASET = "source_images"
+
+
+class SourceDatasetHook:
+    """Adds ``source_images`` to the catalog from the ``ingestion`` parameters.
+
+    The source is chosen by ``ingestion.source`` and ``ingestion.path`` so that
+    ``kedro run --params`` and ``dvc exp run -S`` can switch it like any parameter;
+    the reading still goes through a dataset, never through a node. Relative paths
+    are taken from the project root.
+    """
+
+    def __init__(self) -> None:
+        self._project_path = Path.cwd()
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        self._project_path = Path(context.project_path)
+
+    @hook_impl
+    def after_catalog_created(self, catalog: Any, parameters: dict[str, Any]) -> None:
+        params = parameters.get("params:ingestion")
+        if params is None or SOURCE_DATASET in catalog:
+            return
+        path = params.get("path")
+        if path and not Path(path).is_absolute():
+            path = str(self._project_path / path)
+        options = {key: params[key] for key in ("image_size", "channels") if key in params}
+        catalog[SOURCE_DATASET] = ImageSourceDataset(
+            source=params.get("source", "digits"), path=path, options=options
+        )
+
+
+def root_cause(error: BaseException) -> BaseException:
+    """The innermost error in a chain of ``raise ... from``."""
+    while error.__cause__ is not None:
+        error = error.__cause__
+    return error
+
+
+class ReadableErrorHook:
+    """Logs a user-caused error as one plain message, before Kedro's traceback."""
+
+    @hook_impl
+    def on_node_error(self, error: Exception, node: Any) -> None:
+        cause = root_cause(error)
+        if isinstance(cause, VisionOpsError):
+            logger.error("%s failed: %s", node.name, cause)
+
+    @hook_impl
+    def on_pipeline_error(self, error: Exception) -> None:
+        cause = root_cause(error)
+        if isinstance(cause, VisionOpsError):
+            logger.error("visionops: %s", cause)

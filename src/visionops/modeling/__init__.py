@@ -1,0 +1,1 @@
+"""Model architectures and the training loop, shared by the training stage and benchmarks."""

@@ -1,0 +1,18 @@
+"""Project pipelines: one per stage, found by find_pipelines(); __default__ runs them all."""
+
+from kedro.framework.project import find_pipelines
+from kedro.pipeline import Pipeline
+
+# Stage order; dvc.yaml, pipelines/ specs and the tests all follow it.
+STAGES = ("ingestion", "data_validation", "data_processing", "training", "evaluation", "deployment")
+
+
+def register_pipelines() -> dict[str, Pipeline]:
+    """Register the project's pipelines.
+
+    Returns:
+        A mapping from pipeline names to ``Pipeline`` objects.
+    """
+    pipelines = find_pipelines(raise_errors=True)
+    pipelines["__default__"] = sum((pipelines[name] for name in STAGES), Pipeline([]))
+    return pipelines

@@ -1,0 +1,19 @@
+"""The data processing pipeline: validated dataset -> train/val/test splits."""
+
+from kedro.pipeline import Pipeline, node
+
+from visionops.pipelines.data_processing.nodes import split_dataset
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    """Creates the data processing pipeline."""
+    return Pipeline(
+        [
+            node(
+                split_dataset,
+                inputs=["validated_dataset", "params:data_processing"],
+                outputs=["train_split", "val_split", "test_split", "split_summary"],
+                name="split_dataset",
+            )
+        ]
+    )

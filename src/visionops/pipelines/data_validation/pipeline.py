@@ -1,0 +1,25 @@
+"""The data validation pipeline: raw dataset -> report -> validated dataset."""
+
+from kedro.pipeline import Pipeline, node
+
+from visionops.pipelines.data_validation.nodes import gate_dataset, validate_images
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    """Creates the data validation pipeline."""
+    return Pipeline(
+        [
+            node(
+                validate_images,
+                inputs=["raw_dataset", "raw_images_suite", "params:data_validation"],
+                outputs="validation_report",
+                name="validate_images",
+            ),
+            node(
+                gate_dataset,
+                inputs=["raw_dataset", "validation_report"],
+                outputs="validated_dataset",
+                name="gate_dataset",
+            ),
+        ]
+    )

@@ -1,0 +1,26 @@
+"""The deployment pipeline: blessed model -> new registry version."""
+
+from kedro.pipeline import Pipeline, node
+
+from visionops.pipelines.deployment.nodes import register_model
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    """Creates the deployment pipeline."""
+    return Pipeline(
+        [
+            node(
+                register_model,
+                inputs=[
+                    "model",
+                    "test_split",
+                    "metrics",
+                    "blessing",
+                    "model_registry",
+                    "params:deployment",
+                ],
+                outputs=["registered_model", "deployment_report"],
+                name="register_model",
+            )
+        ]
+    )

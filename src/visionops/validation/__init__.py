@@ -1,0 +1,1 @@
+"""Profiling images into a table, and validating that table with Great Expectations."""
