@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 from kedro.framework.hooks import hook_impl
@@ -54,16 +57,26 @@ def root_cause(error: BaseException) -> BaseException:
 
 
 class ReadableErrorHook:
-    """Logs a user-caused error as one plain message, before Kedro's traceback."""
+    """Ends a ``kedro run`` failed by a user-caused error with its message, no traceback.
 
-    @hook_impl
-    def on_node_error(self, error: Exception, node: Any) -> None:
-        cause = root_cause(error)
-        if isinstance(cause, VisionOpsError):
-            logger.error("%s failed: %s", node.name, cause)
+    A :class:`VisionOpsError` (bad data, bad configuration) is the user's to fix, and
+    its message says what and where; Kedro's traceback would bury it. For those errors
+    the process's exception hook prints ``visionops: error: <message>`` to stderr and
+    the exit code stays 1. Set ``VISIONOPS_TRACEBACK=1`` to see the traceback anyway.
+    Any other error keeps its full traceback.
+    """
 
     @hook_impl
     def on_pipeline_error(self, error: Exception) -> None:
         cause = root_cause(error)
-        if isinstance(cause, VisionOpsError):
-            logger.error("visionops: %s", cause)
+        if not isinstance(cause, VisionOpsError) or os.environ.get("VISIONOPS_TRACEBACK"):
+            return
+        previous_hook = sys.excepthook
+
+        def print_message(kind: type, value: BaseException, trace: TracebackType | None) -> None:
+            if value is error:
+                print(f"visionops: error: {cause}", file=sys.stderr)
+            else:
+                previous_hook(kind, value, trace)
+
+        sys.excepthook = print_message

@@ -14,5 +14,9 @@ def register_pipelines() -> dict[str, Pipeline]:
         A mapping from pipeline names to ``Pipeline`` objects.
     """
     pipelines = find_pipelines(raise_errors=True)
-    pipelines["__default__"] = sum((pipelines[name] for name in STAGES), Pipeline([]))
+    # find_pipelines() loads only the pipelines a run asks for; __default__ joins
+    # whichever were loaded (all of them when __default__ itself is asked for).
+    pipelines["__default__"] = sum(
+        (pipelines[name] for name in STAGES if name in pipelines), Pipeline([])
+    )
     return pipelines

@@ -1,0 +1,147 @@
+"""Image folders: one sub-folder per class, PNG or JPEG files inside."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from visionops.errors import ConfigError, SourceError
+from visionops.sources import read_source
+from visionops.sources.image_folder import read_image_folder
+
+RED = (255, 0, 0)
+BLUE = (0, 0, 255)
+
+
+def write_image(path: Path, size: tuple[int, int], color: tuple[int, ...] | int, mode: str) -> Path:
+    """Writes a solid-colour image of ``size`` (width, height); format follows the suffix."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new(mode, size, color).save(path)
+    return path
+
+
+@pytest.fixture
+def pets(tmp_path: Path) -> Path:
+    """Three classes with PNG and JPEG files of different sizes and modes."""
+    root = tmp_path / "pets"
+    write_image(root / "cat" / "a.png", (12, 10), RED, "RGB")
+    write_image(root / "cat" / "b.jpg", (20, 16), BLUE, "RGB")
+    write_image(root / "dog" / "c.png", (5, 7), 200, "L")
+    write_image(root / "bird" / "d.jpeg", (9, 9), (0, 255, 0), "RGB")
+    return root
+
+
+def test_classes_are_sorted_folder_names_with_matching_labels(pets: Path) -> None:
+    """Folder names become class names in sorted order; labels follow them."""
+    dataset = read_image_folder(pets, image_size=(6, 8), channels=3)
+    assert dataset.class_names == ("bird", "cat", "dog")
+    assert dataset.source_ids.tolist() == ["bird/d.jpeg", "cat/a.png", "cat/b.jpg", "dog/c.png"]
+    assert dataset.labels.tolist() == [0, 1, 1, 2]
+    assert dataset.labels.dtype == np.int64
+
+
+def test_images_are_resized_to_height_width_as_rgb(pets: Path) -> None:
+    """Every image comes out uint8 [H, W, 3] at the requested size, colours intact."""
+    dataset = read_image_folder(pets, image_size=(6, 8), channels=3)
+    assert dataset.images.shape == (4, 6, 8, 3)
+    assert dataset.images.dtype == np.uint8
+    assert (dataset.images[1] == RED).all()
+    blue = dataset.images[2].astype(int)
+    assert (blue[..., 2] > 200).all() and (blue[..., :2] < 40).all()
+    assert (dataset.images[3] == 200).all()
+
+
+def test_grayscale_gives_one_channel(pets: Path) -> None:
+    """channels=1 converts colour images to a single luminance channel."""
+    dataset = read_image_folder(pets, image_size=(4, 4), channels=1)
+    assert dataset.images.shape == (4, 4, 4, 1)
+    assert (dataset.images[3] == 200).all()
+    assert int(dataset.images[1].max()) < 255
+
+
+def test_same_sized_images_keep_their_size_without_image_size(tmp_path: Path) -> None:
+    """With image_size=None, images that already agree in size are kept as they are."""
+    write_image(tmp_path / "a" / "1.png", (5, 3), RED, "RGB")
+    write_image(tmp_path / "b" / "2.png", (5, 3), BLUE, "RGB")
+    dataset = read_image_folder(tmp_path, image_size=None, channels=3)
+    assert dataset.images.shape == (2, 3, 5, 3)
+
+
+def test_read_source_passes_yaml_options(pets: Path) -> None:
+    """read_source forwards image_size and channels as the parameters file gives them."""
+    dataset = read_source("image_folder", str(pets), {"image_size": [3, 5], "channels": 1})
+    assert dataset.images.shape == (4, 3, 5, 1)
+
+
+def test_missing_folder(tmp_path: Path) -> None:
+    """A path that does not exist is named in the error."""
+    missing = tmp_path / "nowhere"
+    with pytest.raises(SourceError, match=str(missing)):
+        read_image_folder(missing)
+
+
+def test_file_instead_of_folder(tmp_path: Path) -> None:
+    """A file given as the image folder is named in the error."""
+    image = write_image(tmp_path / "one.png", (4, 4), RED, "RGB")
+    with pytest.raises(SourceError, match=str(image)):
+        read_image_folder(image)
+
+
+def test_folder_without_class_folders(tmp_path: Path) -> None:
+    """Images directly in the root, with no class folders, are refused."""
+    write_image(tmp_path / "loose.png", (4, 4), RED, "RGB")
+    (tmp_path / ".hidden").mkdir()
+    with pytest.raises(SourceError, match=str(tmp_path)):
+        read_image_folder(tmp_path)
+
+
+def test_class_folder_without_images(pets: Path) -> None:
+    """A class folder holding no PNG or JPEG is named in the error."""
+    empty = pets / "fish"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("no images here")
+    with pytest.raises(SourceError, match=str(empty)):
+        read_image_folder(pets)
+
+
+def test_truncated_png(pets: Path) -> None:
+    """A PNG cut in half is reported with its path, not decoded partially."""
+    broken = pets / "dog" / "e.png"
+    Image.effect_noise((32, 32), 64).save(broken)
+    content = broken.read_bytes()
+    broken.write_bytes(content[: len(content) // 2])
+    with pytest.raises(SourceError, match=str(broken)):
+        read_image_folder(pets)
+
+
+def test_text_file_named_png(pets: Path) -> None:
+    """A text file with an image suffix is reported with its path."""
+    fake = pets / "cat" / "x.png"
+    fake.write_text("this is not a PNG")
+    with pytest.raises(SourceError, match=str(fake)):
+        read_image_folder(pets)
+
+
+def test_mixed_sizes_need_image_size(pets: Path) -> None:
+    """Different sizes without image_size are refused, naming the folder and a file."""
+    with pytest.raises(SourceError, match=str(pets)) as raised:
+        read_image_folder(pets, image_size=None)
+    assert "image_size" in str(raised.value)
+    assert "cat/a.png" in str(raised.value)
+
+
+@pytest.mark.parametrize("channels", [0, 2, 4])
+def test_bad_channels(pets: Path, channels: int) -> None:
+    """Only 1 or 3 channels are accepted."""
+    with pytest.raises(ConfigError, match="channels"):
+        read_image_folder(pets, channels=channels)
+
+
+@pytest.mark.parametrize("image_size", [[32], [0, 32], [-4, 4], [32, 32, 3], 32])
+def test_bad_image_size(pets: Path, image_size: object) -> None:
+    """An image_size that is not a positive [height, width] is a configuration error."""
+    with pytest.raises(ConfigError, match="image_size"):
+        read_image_folder(pets, image_size=image_size)  # type: ignore[arg-type]
