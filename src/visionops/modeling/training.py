@@ -64,6 +64,7 @@ def fit_model(
         make_dataset(train, int(params["batch_size"]), shuffle_seed=int(params["seed"])),
         validation_data=make_dataset(val, int(params["batch_size"])),
         epochs=int(params["epochs"]),
+        shuffle=False,  # the tf.data pipeline shuffles, seeded
         verbose=2,
     )
     return model, {key: [float(v) for v in values] for key, values in history.history.items()}

@@ -1,0 +1,108 @@
+"""Training learns, evaluation scores and blesses, deployment registers only what is blessed."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from visionops.datasets import ModelRegistryDataset
+from visionops.pipelines.data_processing import create_pipeline as processing_pipeline
+from visionops.pipelines.deployment import create_pipeline as deployment_pipeline
+from visionops.pipelines.evaluation import create_pipeline as evaluation_pipeline
+from visionops.pipelines.training import create_pipeline as training_pipeline
+from visionops.registry.layout import list_versions, read_labels
+
+from .conftest import build_catalog, load_parameters, make_dataset, run_pipeline
+
+
+@pytest.fixture(scope="module")
+def trained() -> dict:
+    """Splits of a small synthetic set and a model trained on them for a few epochs."""
+    splits = run_pipeline(
+        processing_pipeline(),
+        {
+            "validated_dataset": make_dataset(per_class=60),
+            "params:data_processing": load_parameters("data_processing"),
+        },
+    )
+    params = {**load_parameters("training"), "epochs": 6, "batch_size": 16}
+    outputs = run_pipeline(
+        training_pipeline(),
+        {"train_split": splits["train_split"], "val_split": splits["val_split"], "params:training": params},
+    )
+    return {**splits, **outputs}
+
+
+def test_training_loss_goes_down_and_model_outputs_probabilities(trained: dict) -> None:
+    history = trained["training_history"]
+    assert [record["epoch"] for record in history] == list(range(1, 7))
+    assert history[-1]["loss"] < history[0]["loss"]
+    assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(history[0])
+    probabilities = trained["model"].predict(trained["test_split"].images[:4], verbose=0)
+    assert probabilities.shape == (4, 3)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def _evaluate(trained: dict, **overrides: object) -> dict:
+    params = {**load_parameters("evaluation"), **overrides}
+    return run_pipeline(
+        evaluation_pipeline(),
+        {"model": trained["model"], "test_split": trained["test_split"], "params:evaluation": params},
+    )
+
+
+def test_evaluation_scores_the_test_split_and_blesses_above_the_threshold(trained: dict) -> None:
+    outputs = _evaluate(trained)
+    metrics = outputs["metrics"]
+    assert metrics["test_images"] == len(trained["test_split"])
+    assert metrics["accuracy"] >= 0.9, "three banded classes are easy to separate"
+    assert 0.0 <= metrics["macro_f1"] <= 1.0
+    assert list(outputs["test_predictions"].columns) == ["actual", "predicted"]
+    assert len(outputs["test_predictions"]) == metrics["test_images"]
+    assert outputs["blessing"]["blessed"] is True
+    assert "meets the minimum" in outputs["blessing"]["reason"]
+    assert outputs["confusion_matrix_plot"].axes[0].get_title().startswith("Confusion matrix")
+
+
+def test_evaluation_refuses_the_blessing_below_the_threshold(trained: dict) -> None:
+    blessing = _evaluate(trained, min_accuracy=1.01)["blessing"]
+    assert blessing["blessed"] is False
+    assert "is below the minimum 1.0100" in blessing["reason"]
+
+
+def _deploy(trained: dict, root: Path, blessing: dict) -> dict:
+    pipeline = deployment_pipeline()
+    registry = ModelRegistryDataset(path=str(root))
+    catalog = build_catalog(
+        pipeline,
+        {
+            "model": trained["model"],
+            "test_split": trained["test_split"],
+            "metrics": {"accuracy": 0.95},
+            "blessing": blessing,
+            "model_registry": registry.load(),
+            "params:deployment": load_parameters("deployment"),
+        },
+    )
+    catalog["registered_model"] = registry
+    from kedro.runner import SequentialRunner
+
+    SequentialRunner().run(pipeline, catalog)
+    return catalog["deployment_report"].load()
+
+
+def test_deployment_registers_blessed_models_as_new_versions(trained: dict, tmp_path: Path) -> None:
+    blessed = {"blessed": True, "reason": "test accuracy 0.95 meets the minimum 0.90"}
+    first = _deploy(trained, tmp_path, blessed)
+    second = _deploy(trained, tmp_path, blessed)
+    assert (first["version"], second["version"]) == (1, 2)
+    assert list_versions(tmp_path, "classifier") == [1, 2]
+    assert read_labels(tmp_path) == {"classifier": {"production": 2}}
+
+
+def test_deployment_of_an_unblessed_model_registers_nothing(trained: dict, tmp_path: Path) -> None:
+    report = _deploy(trained, tmp_path, {"blessed": False, "reason": "accuracy 0.5 is below 0.9"})
+    assert report["registered"] is False
+    assert "accuracy 0.5 is below 0.9" in report["reason"]
+    assert list_versions(tmp_path, "classifier") == []
+    assert not (tmp_path / "models.config").exists()

@@ -1,0 +1,82 @@
+"""dvc.yaml stays in sync with the Kedro pipelines, parameter files and catalog."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kedro.framework.project import configure_project, pipelines
+
+from visionops.pipeline_registry import STAGES
+
+ROOT = Path(__file__).parents[1]
+DVC = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+CATALOG = yaml.safe_load((ROOT / "conf" / "base" / "catalog.yml").read_text())
+
+
+def _paths(entries: list[Any]) -> set[str]:
+    return {next(iter(entry)) if isinstance(entry, dict) else entry for entry in entries}
+
+
+def _leaf_keys(value: Any, prefix: str) -> set[str]:
+    if isinstance(value, dict):
+        return set().union(*(_leaf_keys(v, f"{prefix}.{k}") for k, v in value.items()))
+    return {prefix}
+
+
+def _catalog_file(name: str) -> str | None:
+    entry = CATALOG.get(name)
+    return entry.get("filepath") if entry else None
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _project() -> None:
+    configure_project("visionops")
+
+
+def test_one_stage_per_pipeline_in_order() -> None:
+    assert tuple(DVC["stages"]) == STAGES
+    assert set(STAGES) | {"__default__"} == set(pipelines)
+    for name, stage in DVC["stages"].items():
+        assert stage["cmd"] == f"kedro run --pipelines {name}"
+
+
+@pytest.mark.parametrize("name", STAGES)
+def test_params_are_exactly_the_keys_of_the_parameter_file(name: str) -> None:
+    params_file = f"conf/base/parameters_{name}.yml"
+    (entry,) = DVC["stages"][name]["params"]
+    declared = set(entry[params_file])
+    content = yaml.safe_load((ROOT / params_file).read_text())
+    assert declared == _leaf_keys(content[name], name)
+
+
+@pytest.mark.parametrize("name", STAGES)
+def test_outs_are_the_catalog_files_the_pipeline_writes(name: str) -> None:
+    stage = DVC["stages"][name]
+    declared = _paths(stage.get("outs", [])) | _paths(stage.get("metrics", []))
+    written = {_catalog_file(output) for output in pipelines[name].all_outputs()} - {None}
+    assert declared == written
+
+
+@pytest.mark.parametrize("name", STAGES)
+def test_deps_hold_the_pipeline_source_and_every_input_file(name: str) -> None:
+    deps = set(DVC["stages"][name]["deps"])
+    assert f"src/visionops/pipelines/{name}" in deps
+    read = {_catalog_file(dataset) for dataset in pipelines[name].inputs()} - {None}
+    assert read <= deps, f"{name} reads {read - deps} without declaring them"
+    for dep in deps - {"${ingestion.path}"}:
+        assert (ROOT / dep).exists(), f"{name} depends on missing {dep}"
+
+
+def test_plots_and_metrics_point_at_declared_outputs() -> None:
+    declared = set()
+    for stage in DVC["stages"].values():
+        declared |= _paths(stage.get("outs", [])) | _paths(stage.get("metrics", []))
+    for plot in DVC["plots"]:
+        if isinstance(plot, str):
+            assert plot in declared
+        else:
+            (definition,) = plot.values()
+            assert set(definition["y"]) <= declared
