@@ -1,0 +1,1 @@
+"""The model registry: numbered SavedModel versions laid out as TensorFlow Serving reads them."""

@@ -1,0 +1,119 @@
+"""Where things live in a registry, and its ``models.config`` (TF Serving text format).
+
+::
+
+    <root>/models.config                  model_config_list with version_labels
+    <root>/<model name>/<version>/        a SavedModel
+        assets.extra/lineage.json         what produced this version
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from visionops.errors import RegistryError
+from visionops.registry.textproto import TextProtoError, fields, parse
+
+MODELS_CONFIG = "models.config"
+LINEAGE_FILE = Path("assets.extra") / "lineage.json"
+PRODUCTION = "production"
+CANDIDATE = "candidate"
+
+
+
+def model_dir(root: Path, model_name: str) -> Path:
+    """The folder that holds every version of ``model_name``."""
+    return root / model_name
+
+
+def version_dir(root: Path, model_name: str, version: int) -> Path:
+    """The SavedModel folder of one version."""
+    return model_dir(root, model_name) / str(version)
+
+
+def list_versions(root: Path, model_name: str) -> list[int]:
+    """Registered versions of ``model_name``, oldest first; temporary folders are ignored."""
+    folder = model_dir(root, model_name)
+    if not folder.is_dir():
+        return []
+    return sorted(int(p.name) for p in folder.iterdir() if p.is_dir() and p.name.isdigit())
+
+
+def list_models(root: Path) -> list[str]:
+    """Names of the models that have at least one version."""
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and list_versions(root, p.name))
+
+
+def read_labels(root: Path) -> dict[str, dict[str, int]]:
+    """Reads ``models.config``: for each model, its version labels.
+
+    Raises:
+        RegistryError: The file exists but is not a model_config_list we can read.
+    """
+    path = root / MODELS_CONFIG
+    if not path.is_file():
+        return {}
+    try:
+        (config_list,) = fields(parse(path.read_text()), "model_config_list")
+    except (TextProtoError, ValueError) as error:
+        raise RegistryError(f"{path} is not a TensorFlow Serving model_config_list: {error}") from error
+    labels: dict[str, dict[str, int]] = {}
+    for config in fields(config_list, "config"):
+        names = fields(config, "name")
+        if len(names) != 1:
+            raise RegistryError(f"{path} has a config entry without a name")
+        labels[names[0]] = {
+            dict(entry)["key"]: int(dict(entry)["value"]) for entry in fields(config, "version_labels")
+        }
+    return labels
+
+
+def render_models_config(root: Path, labels: dict[str, dict[str, int]]) -> str:
+    """Renders ``models.config`` for every model under ``root`` with the given labels."""
+    entries = []
+    for name in sorted(set(list_models(root)) | set(labels)):
+        label_lines = "".join(
+            f'    version_labels {{ key: "{key}" value: {value} }}\n'
+            for key, value in sorted(labels.get(name, {}).items())
+        )
+        entries.append(
+            "  config {\n"
+            f'    name: "{name}"\n'
+            f'    base_path: "{model_dir(root.resolve(), name)}"\n'
+            '    model_platform: "tensorflow"\n'
+            "    model_version_policy { all {} }\n"
+            f"{label_lines}"
+            "  }\n"
+        )
+    return (
+        "# Written by visionops; TensorFlow Serving reads it with --model_config_file.\n"
+        "model_config_list {\n" + "".join(entries) + "}\n"
+    )
+
+
+def write_models_config(root: Path, labels: dict[str, dict[str, int]]) -> None:
+    """Replaces ``models.config`` atomically: a reader sees the old file or the new one."""
+    root.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=root, prefix=f".{MODELS_CONFIG}.")
+    try:
+        with os.fdopen(handle, "w") as stream:
+            stream.write(render_models_config(root, labels))
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, root / MODELS_CONFIG)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def snapshot(root: Path) -> dict[str, dict[str, object]]:
+    """Plain-data view of the registry: ``{model: {"versions": [...], "labels": {...}}}``."""
+    labels = read_labels(root)
+    return {
+        name: {"versions": list_versions(root, name), "labels": labels.get(name, {})}
+        for name in sorted(set(list_models(root)) | set(labels))
+    }
