@@ -49,11 +49,14 @@ class SourceDatasetHook:
         )
 
 
-def root_cause(error: BaseException) -> BaseException:
-    """The innermost error in a chain of ``raise ... from``."""
-    while error.__cause__ is not None:
-        error = error.__cause__
-    return error
+def user_error(error: BaseException) -> VisionOpsError | None:
+    """The first :class:`VisionOpsError` in a chain of ``raise ... from``, if any."""
+    current: BaseException | None = error
+    while current is not None:
+        if isinstance(current, VisionOpsError):
+            return current
+        current = current.__cause__
+    return None
 
 
 class ReadableErrorHook:
@@ -68,8 +71,8 @@ class ReadableErrorHook:
 
     @hook_impl
     def on_pipeline_error(self, error: Exception) -> None:
-        cause = root_cause(error)
-        if not isinstance(cause, VisionOpsError) or os.environ.get("VISIONOPS_TRACEBACK"):
+        cause = user_error(error)
+        if cause is None or os.environ.get("VISIONOPS_TRACEBACK"):
             return
         previous_hook = sys.excepthook
 

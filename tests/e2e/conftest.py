@@ -1,0 +1,66 @@
+"""A temporary copy of the project, as a fresh clone would have it, with DVC commands."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[2]
+BIN = Path(sys.executable).parent
+
+
+def project_env() -> dict[str, str]:
+    """The environment make gives the pipeline: the venv first on PATH, telemetry off."""
+    return {
+        **os.environ,
+        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        "KEDRO_DISABLE_TELEMETRY": "true",
+        "DO_NOT_TRACK": "1",
+        "DVC_NO_ANALYTICS": "1",
+        "GX_ANALYTICS_ENABLED": "false",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "GIT_AUTHOR_NAME": "visionops tests",
+        "GIT_AUTHOR_EMAIL": "tests@visionops.invalid",
+        "GIT_COMMITTER_NAME": "visionops tests",
+        "GIT_COMMITTER_EMAIL": "tests@visionops.invalid",
+    }
+
+
+def run(project: Path, *command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Runs a command in the project copy and returns its result (stdout, stderr, code)."""
+    result = subprocess.run(
+        command, cwd=project, capture_output=True, text=True, env=project_env(), timeout=900
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(command)} exited {result.returncode}:\n{result.stderr[-3000:]}")
+    return result
+
+
+def copy_project(target: Path) -> Path:
+    """Copies the files a clone would have (tracked and not ignored) and commits them."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout.splitlines()
+    for name in listed:
+        source = ROOT / name
+        if source.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+    run(target, "git", "init", "--quiet")
+    run(target, "git", "add", "--all")
+    run(target, "git", "commit", "--quiet", "-m", "copy of the project")
+    return target
+
+
+@pytest.fixture(scope="module")
+def reproduced(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project copy on which `dvc repro` has run once on the default data."""
+    project = copy_project(tmp_path_factory.mktemp("clone") / "visionops")
+    run(project, "dvc", "repro")
+    return project

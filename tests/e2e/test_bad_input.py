@@ -1,0 +1,107 @@
+"""Bad sources: one clear line naming problem and path, non-zero exit, nothing changed."""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from .conftest import run
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def _missing(root: Path) -> tuple[str, Path]:
+    return "image_folder", root / "no-such-folder"
+
+
+def _empty_folder(root: Path) -> tuple[str, Path]:
+    (root / "empty").mkdir()
+    return "image_folder", root / "empty"
+
+
+def _class_without_images(root: Path) -> tuple[str, Path]:
+    folder = root / "images"
+    (folder / "cat").mkdir(parents=True)
+    (folder / "dog").mkdir()
+    Image.new("RGB", (8, 8)).save(folder / "cat" / "a.png")
+    return "image_folder", folder / "dog"
+
+
+def _unreadable_image(root: Path) -> tuple[str, Path]:
+    folder = root / "images"
+    (folder / "cat").mkdir(parents=True)
+    Image.new("RGB", (16, 16), "red").save(folder / "cat" / "ok.png")
+    Image.new("RGB", (16, 16), "blue").save(folder / "cat" / "broken.png")
+    data = (folder / "cat" / "broken.png").read_bytes()
+    (folder / "cat" / "broken.png").write_bytes(data[: len(data) // 2])
+    return "image_folder", folder / "cat" / "broken.png"
+
+
+def _npz_without_labels(root: Path) -> tuple[str, Path]:
+    path = root / "data.npz"
+    np.savez(path, images=np.zeros((4, 8, 8), dtype=np.uint8))
+    return "npz", path
+
+
+class _RunsCode:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple:
+        return (exec, (f"open({str(self.marker)!r}, 'w').write('ran')",))
+
+
+def _malicious_cifar(root: Path) -> tuple[str, Path]:
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir()
+    (folder / "data_batch_1").write_bytes(pickle.dumps({b"data": _RunsCode(root / "marker")}))
+    meta = {b"label_names": [f"class{i}".encode() for i in range(10)]}
+    (folder / "batches.meta").write_bytes(pickle.dumps(meta))
+    return "cifar10", folder / "data_batch_1"
+
+
+CASES: dict[str, tuple[Callable[[Path], tuple[str, Path]], str]] = {
+    "missing path": (_missing, "does not exist"),
+    "empty folder": (_empty_folder, "has no class folders"),
+    "class folder with no images": (_class_without_images, "holds no PNG or JPEG image"),
+    "unreadable image": (_unreadable_image, "cannot decode image"),
+    "npz without labels": (_npz_without_labels, "has no array 'labels'"),
+    "pickle that runs code": (_malicious_cifar, "refusing to load global builtins.exec"),
+}
+
+
+def _state(project: Path) -> dict[str, str]:
+    """Hashes of every registry file and every stage output, to prove nothing changed."""
+    files = [*sorted((project / "registry").rglob("*")), *sorted((project / "data").rglob("*.npz"))]
+    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in files if p.is_file()}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_source_fails_clearly_and_changes_nothing(
+    case: str, reproduced: Path, tmp_path: Path
+) -> None:
+    make_source, problem = CASES[case]
+    source, named_path = make_source(tmp_path)
+    path = named_path if source != "image_folder" or case == "missing path" else tmp_path / (
+        "empty" if case == "empty folder" else "images"
+    )
+    if source == "cifar10":
+        path = named_path.parent
+    before = _state(reproduced)
+    result = run(
+        reproduced, "kedro", "run", "--pipelines", "ingestion",
+        "--params", f"ingestion.source={source},ingestion.path={path}", check=False,
+    )
+    assert result.returncode != 0
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("visionops: error: "), result.stderr[-2000:]
+    assert problem in last_line
+    assert str(named_path) in last_line
+    assert _state(reproduced) == before
+    assert not (tmp_path / "marker").exists(), "unpickling ran the attacker's code"

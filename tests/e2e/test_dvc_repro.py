@@ -1,0 +1,55 @@
+"""`dvc repro` in a fresh copy of the project: the whole pipeline, caching, the remote."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from visionops.registry.layout import list_versions, read_labels
+
+from .conftest import run
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def _stages_run(output: str) -> list[str]:
+    return re.findall(r"Running stage '(\w+)'", output)
+
+
+def test_full_pipeline_registers_an_accurate_model(reproduced: Path) -> None:
+    metrics = json.loads((reproduced / "data/08_reporting/metrics.json").read_text())
+    assert metrics["accuracy"] >= 0.98
+    assert list_versions(reproduced / "registry", "classifier") == [1]
+    assert read_labels(reproduced / "registry") == {"classifier": {"production": 1}}
+    assert (reproduced / "registry/classifier/1/saved_model.pb").is_file()
+    shown = run(reproduced, "dvc", "metrics", "show", "--json").stdout
+    assert '"accuracy"' in shown
+
+
+def test_second_repro_runs_no_stage(reproduced: Path) -> None:
+    result = run(reproduced, "dvc", "repro")
+    assert _stages_run(result.stdout) == []
+    assert "up to date" in run(reproduced, "dvc", "status").stdout
+
+
+def test_push_then_pull_restores_a_deleted_output(reproduced: Path) -> None:
+    run(reproduced, "dvc", "push")
+    raw = reproduced / "data/02_intermediate/raw_dataset.npz"
+    content = raw.read_bytes()
+    raw.unlink()
+    run(reproduced, "dvc", "pull", "--force")
+    assert raw.read_bytes() == content
+
+
+def test_an_evaluation_parameter_reruns_only_evaluation_and_deployment(reproduced: Path) -> None:
+    params_file = reproduced / "conf/base/parameters_evaluation.yml"
+    params = yaml.safe_load(params_file.read_text())
+    params["evaluation"]["min_accuracy"] = 0.85
+    params_file.write_text(yaml.safe_dump(params))
+    result = run(reproduced, "dvc", "repro")
+    assert _stages_run(result.stdout) == ["evaluation", "deployment"]
+    assert list_versions(reproduced / "registry", "classifier") == [1, 2]
