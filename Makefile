@@ -35,6 +35,7 @@ run: venv
 	$(BIN)/dvc repro
 
 test: venv
+	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/pytest
 
 test-fast: venv

@@ -14,16 +14,25 @@ BIN = Path(sys.executable).parent
 
 def _run(*command: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1"}
-    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env, timeout=300)
+    return subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, env=env, timeout=300, check=False
+    )
 
 
 def test_kedro_registry_lists_the_six_pipelines() -> None:
     result = _run(str(BIN / "kedro"), "registry", "list")
     assert result.returncode == 0, result.stderr
-    listed = {line.strip("- ").strip() for line in result.stdout.splitlines() if line.startswith("-")}
+    listed = {
+        line.strip("- ").strip() for line in result.stdout.splitlines() if line.startswith("-")
+    }
     assert listed == {
-        "__default__", "ingestion", "data_validation", "data_processing",
-        "training", "evaluation", "deployment",
+        "__default__",
+        "ingestion",
+        "data_validation",
+        "data_processing",
+        "training",
+        "evaluation",
+        "deployment",
     }
 
 

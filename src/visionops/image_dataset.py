@@ -34,9 +34,7 @@ class ImageDataset:
 
     def __post_init__(self) -> None:
         if self.images.ndim != 4:
-            raise SourceError(
-                f"images must have shape [N, H, W, C]; got shape {self.images.shape}"
-            )
+            raise SourceError(f"images must have shape [N, H, W, C]; got shape {self.images.shape}")
         count = len(self.images)
         if len(self.labels) != count or len(self.source_ids) != count:
             raise SourceError(

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+# Kedro replaces every logging handler when kedro.framework.project is first imported;
+# importing it before TensorFlow keeps it from closing absl's handler, whose stream is
+# pytest's capture file, which would crash pytest at exit.
+import kedro.framework.project  # noqa: F401
 import numpy as np
 import pytest
 

@@ -34,10 +34,18 @@ def project_env() -> dict[str, str]:
 def run(project: Path, *command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     """Runs a command in the project copy and returns its result (stdout, stderr, code)."""
     result = subprocess.run(
-        command, cwd=project, capture_output=True, text=True, env=project_env(), timeout=900
+        command,
+        cwd=project,
+        capture_output=True,
+        text=True,
+        env=project_env(),
+        timeout=900,
+        check=False,
     )
     if check and result.returncode != 0:
-        raise AssertionError(f"{' '.join(command)} exited {result.returncode}:\n{result.stderr[-3000:]}")
+        raise AssertionError(
+            f"{' '.join(command)} exited {result.returncode}:\n{result.stderr[-3000:]}"
+        )
     return result
 
 
@@ -45,7 +53,10 @@ def copy_project(target: Path) -> Path:
     """Copies the files a clone would have (tracked and not ignored) and commits them."""
     listed = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.splitlines()
     for name in listed:
         source = ROOT / name

@@ -88,15 +88,23 @@ def test_bad_source_fails_clearly_and_changes_nothing(
 ) -> None:
     make_source, problem = CASES[case]
     source, named_path = make_source(tmp_path)
-    path = named_path if source != "image_folder" or case == "missing path" else tmp_path / (
-        "empty" if case == "empty folder" else "images"
+    path = (
+        named_path
+        if source != "image_folder" or case == "missing path"
+        else tmp_path / ("empty" if case == "empty folder" else "images")
     )
     if source == "cifar10":
         path = named_path.parent
     before = _state(reproduced)
     result = run(
-        reproduced, "kedro", "run", "--pipelines", "ingestion",
-        "--params", f"ingestion.source={source},ingestion.path={path}", check=False,
+        reproduced,
+        "kedro",
+        "run",
+        "--pipelines",
+        "ingestion",
+        "--params",
+        f"ingestion.source={source},ingestion.path={path}",
+        check=False,
     )
     assert result.returncode != 0
     last_line = result.stderr.strip().splitlines()[-1]

@@ -13,7 +13,9 @@ from kedro.runner import SequentialRunner
 from visionops.image_dataset import ImageDataset
 
 
-def make_dataset(per_class: int = 40, classes: int = 3, seed: int = 0, side: int = 8) -> ImageDataset:
+def make_dataset(
+    per_class: int = 40, classes: int = 3, seed: int = 0, side: int = 8
+) -> ImageDataset:
     """Separable images: class k lights up band k of the image, plus noise. All distinct."""
     rng = np.random.default_rng(seed)
     images, labels = [], []

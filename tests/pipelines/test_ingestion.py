@@ -9,7 +9,8 @@ from .conftest import load_parameters, run_pipeline
 def test_ingestion_passes_the_source_through_and_summarises_it() -> None:
     source = read_digits()
     outputs = run_pipeline(
-        create_pipeline(), {"source_images": source, "params:ingestion": load_parameters("ingestion")}
+        create_pipeline(),
+        {"source_images": source, "params:ingestion": load_parameters("ingestion")},
     )
     raw = outputs["raw_dataset"]
     assert len(raw) == 1797

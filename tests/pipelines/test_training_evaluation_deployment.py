@@ -28,7 +28,11 @@ def trained() -> dict:
     params = {**load_parameters("training"), "epochs": 6, "batch_size": 16}
     outputs = run_pipeline(
         training_pipeline(),
-        {"train_split": splits["train_split"], "val_split": splits["val_split"], "params:training": params},
+        {
+            "train_split": splits["train_split"],
+            "val_split": splits["val_split"],
+            "params:training": params,
+        },
     )
     return {**splits, **outputs}
 
@@ -47,7 +51,11 @@ def _evaluate(trained: dict, **overrides: object) -> dict:
     params = {**load_parameters("evaluation"), **overrides}
     return run_pipeline(
         evaluation_pipeline(),
-        {"model": trained["model"], "test_split": trained["test_split"], "params:evaluation": params},
+        {
+            "model": trained["model"],
+            "test_split": trained["test_split"],
+            "params:evaluation": params,
+        },
     )
 
 

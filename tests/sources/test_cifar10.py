@@ -16,9 +16,18 @@ from visionops.errors import SourceError
 from visionops.sources import read_source
 from visionops.sources.cifar10 import read_cifar10
 
-LABEL_NAMES = ("airplane", "automobile", "bird", "cat", "deer") + (
-    "dog", "frog", "horse", "ship", "truck",
-)  # fmt: skip
+LABEL_NAMES = (
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+)
 PLANE = 32 * 32
 
 

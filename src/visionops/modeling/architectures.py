@@ -43,7 +43,9 @@ def build_simple_cnn(
     x = keras.layers.Flatten()(x)
     x = keras.layers.Dense(128, activation="relu")(x)
     x = keras.layers.Dropout(dropout_rate)(x)
-    outputs = keras.layers.Dense(num_classes, activation="softmax", dtype="float32", name="probabilities")(x)
+    outputs = keras.layers.Dense(
+        num_classes, activation="softmax", dtype="float32", name="probabilities"
+    )(x)
     return keras.Model(inputs, outputs, name="simple_cnn")
 
 

@@ -53,7 +53,10 @@ def fit_model(
         raise ConfigError("train and val splits disagree on the class names")
     configure_determinism(int(params["seed"]), bool(params.get("deterministic", True)))
     model = build_model(
-        params["architecture"], train.image_shape, len(train.class_names), float(params["dropout_rate"])
+        params["architecture"],
+        train.image_shape,
+        len(train.class_names),
+        float(params["dropout_rate"]),
     )
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=float(params["learning_rate"])),

@@ -14,13 +14,12 @@ import tempfile
 from pathlib import Path
 
 from visionops.errors import RegistryError
-from visionops.registry.textproto import TextProtoError, fields, parse
+from visionops.registry.textproto import TextProtoError, fields, parse, quote
 
 MODELS_CONFIG = "models.config"
 LINEAGE_FILE = Path("assets.extra") / "lineage.json"
 PRODUCTION = "production"
 CANDIDATE = "candidate"
-
 
 
 def model_dir(root: Path, model_name: str) -> Path:
@@ -59,16 +58,17 @@ def read_labels(root: Path) -> dict[str, dict[str, int]]:
         return {}
     try:
         (config_list,) = fields(parse(path.read_text()), "model_config_list")
-    except (TextProtoError, ValueError) as error:
-        raise RegistryError(f"{path} is not a TensorFlow Serving model_config_list: {error}") from error
-    labels: dict[str, dict[str, int]] = {}
-    for config in fields(config_list, "config"):
-        names = fields(config, "name")
-        if len(names) != 1:
-            raise RegistryError(f"{path} has a config entry without a name")
-        labels[names[0]] = {
-            dict(entry)["key"]: int(dict(entry)["value"]) for entry in fields(config, "version_labels")
-        }
+        labels: dict[str, dict[str, int]] = {}
+        for config in fields(config_list, "config"):
+            (name,) = fields(config, "name")
+            labels[name] = {
+                dict(entry)["key"]: int(dict(entry)["value"])
+                for entry in fields(config, "version_labels")
+            }
+    except (TextProtoError, ValueError, KeyError, TypeError) as error:
+        raise RegistryError(
+            f"{path} is not a TensorFlow Serving model_config_list we can read: {error!r}"
+        ) from error
     return labels
 
 
@@ -77,13 +77,13 @@ def render_models_config(root: Path, labels: dict[str, dict[str, int]]) -> str:
     entries = []
     for name in sorted(set(list_models(root)) | set(labels)):
         label_lines = "".join(
-            f'    version_labels {{ key: "{key}" value: {value} }}\n'
+            f"    version_labels {{ key: {quote(key)} value: {value} }}\n"
             for key, value in sorted(labels.get(name, {}).items())
         )
         entries.append(
             "  config {\n"
-            f'    name: "{name}"\n'
-            f'    base_path: "{model_dir(root.resolve(), name)}"\n'
+            f"    name: {quote(name)}\n"
+            f"    base_path: {quote(str(model_dir(root.resolve(), name)))}\n"
             '    model_platform: "tensorflow"\n'
             "    model_version_policy { all {} }\n"
             f"{label_lines}"

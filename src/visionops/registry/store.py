@@ -94,5 +94,7 @@ def register(root: Path, registration: Registration) -> Path:
     for label in registration.labels:
         model_labels[label] = registration.version
     write_models_config(root, labels)
-    logger.info("Registered %s version %d at %s", registration.model_name, registration.version, target)
+    logger.info(
+        "Registered %s version %d at %s", registration.model_name, registration.version, target
+    )
     return target

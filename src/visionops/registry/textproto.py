@@ -6,7 +6,9 @@ import re
 
 Field = tuple[str, "str | int | float | list[Field]"]
 
-_TOKEN = re.compile(r'\s*(?:#[^\n]*\n?\s*)*(?:(?P<string>"(?:[^"\\]|\\.)*")|(?P<punct>[{}:])|(?P<word>[^\s{}:"#]+))')
+_TOKEN = re.compile(
+    r'\s*(?:#[^\n]*\n?\s*)*(?:(?P<string>"(?:[^"\\]|\\.)*")|(?P<punct>[{}:])|(?P<word>[^\s{}:"#]+))'
+)
 
 
 class TextProtoError(ValueError):
@@ -20,15 +22,29 @@ def _tokens(text: str) -> list[str]:
         if match is None or match.end() == position:
             if text[position:].strip() == "" or text[position:].lstrip().startswith("#"):
                 break
-            raise TextProtoError(f"unexpected text at offset {position}: {text[position:position + 20]!r}")
+            raise TextProtoError(
+                f"unexpected text at offset {position}: {text[position : position + 20]!r}"
+            )
         tokens.append(match.group(match.lastgroup))
         position = match.end()
     return tokens
 
 
+_ESCAPES = {'"': '"', "\\": "\\", "'": "'", "n": "\n", "t": "\t"}
+
+
+def quote(value: str) -> str:
+    """A string literal in text format: quoted, with backslashes and quotes escaped."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def _unquote(literal: str) -> str:
+    return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(1)), literal[1:-1])
+
+
 def _scalar(token: str) -> str | int | float:
     if token.startswith('"'):
-        return bytes(token[1:-1], "utf-8").decode("unicode_escape")
+        return _unquote(token)
     for kind in (int, float):
         try:
             return kind(token)

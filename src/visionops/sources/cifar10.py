@@ -24,6 +24,8 @@ _ALLOWED_GLOBALS = {
     ("numpy._core.multiarray", "_reconstruct"),
     ("numpy", "ndarray"),
     ("numpy", "dtype"),
+    ("numpy.core.numeric", "_frombuffer"),
+    ("numpy._core.numeric", "_frombuffer"),
     ("_codecs", "encode"),
 }
 
@@ -37,8 +39,8 @@ class RestrictedUnpickler(pickle.Unpickler):
                 f"refusing to load global {module}.{name}; a CIFAR-10 batch holds only "
                 "arrays, lists and bytes"
             )
-        if module == "numpy.core.multiarray":
-            module = "numpy._core.multiarray"
+        if module.startswith("numpy.core."):
+            module = module.replace("numpy.core.", "numpy._core.", 1)
         return super().find_class(module, name)
 
 
@@ -56,7 +58,9 @@ def load_pickle(path: Path) -> dict[Any, Any]:
         raise SourceError(f"cannot read CIFAR-10 file {path}: {error}") from error
     if not isinstance(content, dict):
         raise SourceError(f"CIFAR-10 file {path} holds a {type(content).__name__}, not a dict")
-    return {key.decode() if isinstance(key, bytes) else key: value for key, value in content.items()}
+    return {
+        key.decode() if isinstance(key, bytes) else key: value for key, value in content.items()
+    }
 
 
 def _batch_arrays(path: Path) -> tuple[np.ndarray, np.ndarray]:

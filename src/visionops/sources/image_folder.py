@@ -38,12 +38,17 @@ def list_image_files(root: Path) -> dict[str, list[Path]]:
     files: dict[str, list[Path]] = {}
     for class_dir in class_dirs:
         entries = sorted(p for p in class_dir.iterdir() if p.is_file())
-        images = [p for p in entries if p.suffix.lower() in IMAGE_SUFFIXES]
-        others = [p for p in entries if p not in images and not p.name.startswith(".")]
+        # Hidden files (e.g. macOS "._name.png" resource forks) are not images.
+        visible = [p for p in entries if not p.name.startswith(".")]
+        images = [p for p in visible if p.suffix.lower() in IMAGE_SUFFIXES]
+        others = [p for p in visible if p not in images]
         if others:
             logger.warning(
                 "Skipping %d file(s) in %s that are not %s: %s",
-                len(others), class_dir, "/".join(IMAGE_SUFFIXES), ", ".join(p.name for p in others[:5]),
+                len(others),
+                class_dir,
+                "/".join(IMAGE_SUFFIXES),
+                ", ".join(p.name for p in others[:5]),
             )
         if not images:
             raise SourceError(f"class folder {class_dir} holds no PNG or JPEG image")
@@ -87,13 +92,18 @@ def read_image_folder(
     """
     if channels not in _PIL_MODES:
         raise ConfigError(f"ingestion.channels must be 1 or 3; got {channels!r}")
-    if image_size is not None and (
-        len(image_size) != 2 or any(int(side) < 1 for side in image_size)
+    if image_size is not None and not (
+        isinstance(image_size, (list, tuple))
+        and len(image_size) == 2
+        and all(isinstance(side, int) and side >= 1 for side in image_size)
     ):
-        raise ConfigError(f"ingestion.image_size must be [height, width]; got {image_size!r}")
+        raise ConfigError(
+            "ingestion.image_size must be [height, width] in whole pixels, or null; "
+            f"got {image_size!r}"
+        )
     files = list_image_files(root)
     images, labels, source_ids = [], [], []
-    for label, (class_name, paths) in enumerate(files.items()):
+    for label, paths in enumerate(files.values()):
         for path in paths:
             images.append(decode_image(path, image_size, channels))
             labels.append(label)

@@ -25,6 +25,8 @@ def read_npz(path: Path) -> ImageDataset:
         raise SourceError(f"NPZ file {path} does not exist")
     try:
         with np.load(path, allow_pickle=False) as archive:
+            if not isinstance(archive, np.lib.npyio.NpzFile):
+                raise SourceError(f"{path} holds one array, not an NPZ archive of named arrays")
             missing = [key for key in ("images", "labels") if key not in archive.files]
             if missing:
                 raise SourceError(
@@ -34,12 +36,14 @@ def read_npz(path: Path) -> ImageDataset:
             images = archive["images"]
             labels = archive["labels"]
             names = archive["class_names"] if "class_names" in archive.files else None
-    except (ValueError, OSError, zipfile.BadZipFile) as error:
+    except (ValueError, OSError, TypeError, zipfile.BadZipFile) as error:
         raise SourceError(f"cannot read NPZ file {path}: {error}") from error
     if images.ndim == 3:
         images = images[..., np.newaxis]
     if images.ndim != 4:
-        raise SourceError(f"'images' in {path} must be [N, H, W] or [N, H, W, C]; got {images.shape}")
+        raise SourceError(
+            f"'images' in {path} must be [N, H, W] or [N, H, W, C]; got {images.shape}"
+        )
     if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
         raise SourceError(
             f"'labels' in {path} must be a 1-D integer array; got {labels.dtype} {labels.shape}"

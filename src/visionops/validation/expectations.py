@@ -37,7 +37,9 @@ def build_suite(suite_config: dict[str, Any]) -> Any:
     for index, entry in enumerate(suite_config.get("expectations", [])):
         try:
             expectation_class = get_expectation_impl(entry["type"])
-            expectations.append(expectation_class(**entry.get("kwargs", {}), meta=entry.get("meta")))
+            expectations.append(
+                expectation_class(**entry.get("kwargs", {}), meta=entry.get("meta"))
+            )
         except Exception as error:
             raise ConfigError(
                 f"expectation {index} ({entry.get('type')!r}) of suite {name!r} is invalid: {error}"
@@ -130,7 +132,11 @@ def format_failures(summary: dict[str, Any], dataset_name: str) -> str:
     for entry in summary["expectations"]:
         if entry["success"]:
             continue
-        target = f"{entry['expectation']}({entry['column']})" if entry["column"] else entry["expectation"]
+        target = (
+            f"{entry['expectation']}({entry['column']})"
+            if entry["column"]
+            else entry["expectation"]
+        )
         expected = ", ".join(f"{key}={value}" for key, value in entry["expected"].items())
         line = f"  - {target}: expected {expected}"
         if entry["unexpected_count"] is not None:

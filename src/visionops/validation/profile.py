@@ -10,8 +10,19 @@ import pandas as pd
 from visionops.image_dataset import ImageDataset
 
 PROFILE_COLUMNS = (
-    "source_id", "label", "height", "width", "channels", "shape", "dtype",
-    "min", "max", "mean", "std", "finite", "sha256",
+    "source_id",
+    "label",
+    "height",
+    "width",
+    "channels",
+    "shape",
+    "dtype",
+    "min",
+    "max",
+    "mean",
+    "std",
+    "finite",
+    "sha256",
 )
 
 
@@ -19,7 +30,10 @@ def content_hashes(images: np.ndarray) -> np.ndarray:
     """sha256 of each image's shape, dtype and pixel bytes, as hex strings."""
     header = f"{images.shape[1:]}{images.dtype.str}".encode()
     return np.asarray(
-        [hashlib.sha256(header + np.ascontiguousarray(image).tobytes()).hexdigest() for image in images]
+        [
+            hashlib.sha256(header + np.ascontiguousarray(image).tobytes()).hexdigest()
+            for image in images
+        ]
     )
 
 

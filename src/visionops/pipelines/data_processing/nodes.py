@@ -14,9 +14,7 @@ from visionops.validation.profile import content_hashes
 SPLITS = ("train", "val", "test")
 
 
-def assign_splits(
-    labels: np.ndarray, hashes: np.ndarray, params: dict[str, Any]
-) -> np.ndarray:
+def assign_splits(labels: np.ndarray, hashes: np.ndarray, params: dict[str, Any]) -> np.ndarray:
     """Assigns each image to split 0 (train), 1 (val) or 2 (test).
 
     Identical images (same content hash) form one group and always land in the same
@@ -64,7 +62,9 @@ def check_no_leakage(hashes: np.ndarray, split_of_image: np.ndarray) -> None:
     shared = (sets[0] & sets[1]) | (sets[0] & sets[2]) | (sets[1] & sets[2])
     if shared:
         examples = ", ".join(sorted(shared)[:5])
-        raise DataValidationError(f"{len(shared)} image(s) occur in two splits, e.g. sha256 {examples}")
+        raise DataValidationError(
+            f"{len(shared)} image(s) occur in two splits, e.g. sha256 {examples}"
+        )
 
 
 def split_dataset(

@@ -29,7 +29,9 @@ def evaluate_model(
     metrics = {
         "accuracy": float(accuracy_score(test_split.labels, predicted)),
         "macro_f1": float(
-            f1_score(test_split.labels, predicted, labels=class_ids, average="macro", zero_division=0)
+            f1_score(
+                test_split.labels, predicted, labels=class_ids, average="macro", zero_division=0
+            )
         ),
         "test_images": len(test_split),
     }

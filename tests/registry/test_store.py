@@ -1,0 +1,151 @@
+"""Registering model versions, and the registry as a Kedro dataset."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+# Kedro replaces every logging handler when kedro.framework.project is first imported;
+# importing it before TensorFlow keeps it from closing absl's handler, whose stream is
+# pytest's capture file, which would crash pytest at exit.
+import kedro.framework.project  # noqa: F401
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from visionops.datasets.model_registry import ModelRegistryDataset
+from visionops.errors import RegistryError
+from visionops.registry.layout import MODELS_CONFIG, read_labels, snapshot
+from visionops.registry.store import Declined, Registration, register
+
+CLASS_NAMES = ("circle", "square", "triangle")
+IMAGE_SHAPE = (4, 4, 1)
+LINEAGE = {"run_id": "abc123", "accuracy": 0.91}
+
+
+@dataclass(frozen=True)
+class Registered:
+    """A registry holding one registered version, and what produced it."""
+
+    root: Path
+    version_path: Path
+    model: keras.Model
+
+
+def tiny_model() -> keras.Model:
+    """A seeded softmax classifier over 4x4 grayscale images, scaling included."""
+    keras.utils.set_random_seed(0)
+    return keras.Sequential(
+        [
+            keras.Input(IMAGE_SHAPE),
+            keras.layers.Rescaling(1 / 255),
+            keras.layers.Flatten(),
+            keras.layers.Dense(3, activation="softmax"),
+        ]
+    )
+
+
+def registration(model: keras.Model, version: int, labels: tuple[str, ...]) -> Registration:
+    """A registration of ``model`` as ``digits`` version ``version``."""
+    return Registration(
+        model_name="digits",
+        version=version,
+        model=model,
+        class_names=CLASS_NAMES,
+        image_shape=IMAGE_SHAPE,
+        lineage=LINEAGE,
+        labels=labels,
+    )
+
+
+@pytest.fixture(scope="module")
+def registered(tmp_path_factory: pytest.TempPathFactory) -> Registered:
+    """A registry where version 1 of a tiny model was registered as production."""
+    root = tmp_path_factory.mktemp("registry")
+    model = tiny_model()
+    version_path = register(root, registration(model, 1, ("production",)))
+    return Registered(root=root, version_path=version_path, model=model)
+
+
+def tree(root: Path) -> list[str]:
+    """Every path under ``root``, relative and sorted."""
+    return sorted(str(path.relative_to(root)) for path in root.rglob("*"))
+
+
+def test_version_folder_is_a_saved_model_with_lineage(registered: Registered) -> None:
+    """The new version sits at <root>/<model>/<version> with its lineage beside it."""
+    assert registered.version_path == registered.root / "digits" / "1"
+    assert (registered.version_path / "saved_model.pb").is_file()
+    lineage = registered.version_path / "assets.extra" / "lineage.json"
+    assert json.loads(lineage.read_text()) == LINEAGE
+
+
+def test_production_label_points_at_the_new_version(registered: Registered) -> None:
+    """models.config labels the registered version as production."""
+    assert read_labels(registered.root) == {"digits": {"production": 1}}
+    assert snapshot(registered.root)["digits"]["versions"] == [1]
+
+
+def test_no_staging_folder_remains(registered: Registered) -> None:
+    """The temporary export folder is renamed away, not left behind."""
+    assert not list(registered.root.rglob(".staging-*"))
+
+
+def test_serving_signature_matches_keras_predictions(registered: Registered) -> None:
+    """The SavedModel takes raw uint8 images and gives the Keras model's probabilities."""
+    images = np.random.default_rng(3).integers(0, 256, (5, *IMAGE_SHAPE), dtype=np.uint8)
+    loaded = tf.saved_model.load(str(registered.version_path))
+    outputs = loaded.signatures["serving_default"](images=tf.constant(images))
+    expected = registered.model.predict(images.astype(np.float32), verbose=0)
+    probabilities = outputs["probabilities"].numpy()
+    np.testing.assert_allclose(probabilities, expected, atol=1e-5)
+    class_ids = outputs["class_ids"].numpy()
+    np.testing.assert_array_equal(class_ids, expected.argmax(axis=-1))
+    names = outputs["class_names"].numpy().tolist()
+    assert names == [CLASS_NAMES[index].encode() for index in class_ids]
+
+
+def test_registering_an_existing_version_changes_nothing(registered: Registered) -> None:
+    """A second registration of version 1 is refused and the registry is left as it was."""
+    before = tree(registered.root)
+    config = (registered.root / MODELS_CONFIG).read_text()
+    with pytest.raises(RegistryError, match="version 1 of 'digits' already exists"):
+        register(registered.root, registration(tiny_model(), 1, ("candidate",)))
+    assert tree(registered.root) == before
+    assert (registered.root / MODELS_CONFIG).read_text() == config
+
+
+def test_labels_move_to_a_newer_version(tmp_path: Path) -> None:
+    """A candidate version keeps production where it was; promotion then moves it."""
+    model = tiny_model()
+    register(tmp_path, registration(model, 1, ("production",)))
+    register(tmp_path, registration(model, 2, ("candidate",)))
+    assert read_labels(tmp_path) == {"digits": {"production": 1, "candidate": 2}}
+    register(tmp_path, registration(model, 3, ("production", "candidate")))
+    assert snapshot(tmp_path) == {
+        "digits": {"versions": [1, 2, 3], "labels": {"production": 3, "candidate": 3}}
+    }
+    assert not list(tmp_path.rglob(".staging-*"))
+
+
+def test_dataset_load_of_empty_registry(tmp_path: Path) -> None:
+    """An empty (or not yet created) registry loads as an empty snapshot."""
+    assert ModelRegistryDataset(str(tmp_path)).load() == {}
+    assert ModelRegistryDataset(str(tmp_path / "absent")).load() == {}
+
+
+def test_dataset_save_declined_registers_nothing(tmp_path: Path) -> None:
+    """Saving a Declined decision leaves the registry empty."""
+    dataset = ModelRegistryDataset(str(tmp_path))
+    dataset.save(Declined(reason="accuracy 0.42 is below the 0.90 threshold"))
+    assert list(tmp_path.iterdir()) == []
+    assert dataset.load() == {}
+
+
+def test_dataset_save_registration_shows_in_load(tmp_path: Path) -> None:
+    """Saving a Registration through the dataset makes it visible to the next load."""
+    dataset = ModelRegistryDataset(str(tmp_path / "registry"))
+    dataset.save(registration(tiny_model(), 4, ("production",)))
+    assert dataset.load() == {"digits": {"versions": [4], "labels": {"production": 4}}}
