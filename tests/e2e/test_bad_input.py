@@ -16,37 +16,37 @@ from .conftest import run
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
-def _missing(root: Path) -> tuple[str, Path]:
-    return "image_folder", root / "no-such-folder"
+def _missing(root: Path) -> tuple[str, Path, Path]:
+    return "image_folder", root / "no-such-folder", root / "no-such-folder"
 
 
-def _empty_folder(root: Path) -> tuple[str, Path]:
+def _empty_folder(root: Path) -> tuple[str, Path, Path]:
     (root / "empty").mkdir()
-    return "image_folder", root / "empty"
+    return "image_folder", root / "empty", root / "empty"
 
 
-def _class_without_images(root: Path) -> tuple[str, Path]:
+def _class_without_images(root: Path) -> tuple[str, Path, Path]:
     folder = root / "images"
     (folder / "cat").mkdir(parents=True)
     (folder / "dog").mkdir()
     Image.new("RGB", (8, 8)).save(folder / "cat" / "a.png")
-    return "image_folder", folder / "dog"
+    return "image_folder", folder, folder / "dog"
 
 
-def _unreadable_image(root: Path) -> tuple[str, Path]:
+def _unreadable_image(root: Path) -> tuple[str, Path, Path]:
     folder = root / "images"
     (folder / "cat").mkdir(parents=True)
     Image.new("RGB", (16, 16), "red").save(folder / "cat" / "ok.png")
     Image.new("RGB", (16, 16), "blue").save(folder / "cat" / "broken.png")
     data = (folder / "cat" / "broken.png").read_bytes()
     (folder / "cat" / "broken.png").write_bytes(data[: len(data) // 2])
-    return "image_folder", folder / "cat" / "broken.png"
+    return "image_folder", folder, folder / "cat" / "broken.png"
 
 
-def _npz_without_labels(root: Path) -> tuple[str, Path]:
+def _npz_without_labels(root: Path) -> tuple[str, Path, Path]:
     path = root / "data.npz"
     np.savez(path, images=np.zeros((4, 8, 8), dtype=np.uint8))
-    return "npz", path
+    return "npz", path, path
 
 
 class _RunsCode:
@@ -57,16 +57,17 @@ class _RunsCode:
         return (exec, (f"open({str(self.marker)!r}, 'w').write('ran')",))
 
 
-def _malicious_cifar(root: Path) -> tuple[str, Path]:
+def _malicious_cifar(root: Path) -> tuple[str, Path, Path]:
     folder = root / "cifar-10-batches-py"
     folder.mkdir()
     (folder / "data_batch_1").write_bytes(pickle.dumps({b"data": _RunsCode(root / "marker")}))
     meta = {b"label_names": [f"class{i}".encode() for i in range(10)]}
     (folder / "batches.meta").write_bytes(pickle.dumps(meta))
-    return "cifar10", folder / "data_batch_1"
+    return "cifar10", folder, folder / "data_batch_1"
 
 
-CASES: dict[str, tuple[Callable[[Path], tuple[str, Path]], str]] = {
+# Each maker returns (source kind, ingestion.path, the path the error must name).
+CASES: dict[str, tuple[Callable[[Path], tuple[str, Path, Path]], str]] = {
     "missing path": (_missing, "does not exist"),
     "empty folder": (_empty_folder, "has no class folders"),
     "class folder with no images": (_class_without_images, "holds no PNG or JPEG image"),
@@ -87,14 +88,7 @@ def test_bad_source_fails_clearly_and_changes_nothing(
     case: str, reproduced: Path, tmp_path: Path
 ) -> None:
     make_source, problem = CASES[case]
-    source, named_path = make_source(tmp_path)
-    path = (
-        named_path
-        if source != "image_folder" or case == "missing path"
-        else tmp_path / ("empty" if case == "empty folder" else "images")
-    )
-    if source == "cifar10":
-        path = named_path.parent
+    source, path, named_path = make_source(tmp_path)
     before = _state(reproduced)
     result = run(
         reproduced,
