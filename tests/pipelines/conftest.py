@@ -66,10 +66,34 @@ def run_pipeline(pipeline: Pipeline, inputs: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_parameters(name: str) -> dict[str, Any]:
-    """The project's parameters for one pipeline, as in conf/base/parameters_<name>.yml."""
+    """The project's parameters for one pipeline, resolved as ``kedro run`` resolves
+    conf/base/parameters_<name>.yml (globals included)."""
     from pathlib import Path
 
-    import yaml
+    from kedro.config import OmegaConfigLoader
 
-    path = Path(__file__).parents[2] / "conf" / "base" / f"parameters_{name}.yml"
-    return yaml.safe_load(path.read_text())[name]
+    conf = Path(__file__).parents[2] / "conf"
+    return OmegaConfigLoader(conf_source=str(conf), base_env="base", default_run_env="local")[
+        "parameters"
+    ][name]
+
+
+def load_suite(name: str) -> dict[str, Any]:
+    """The project's expectation suite conf/base/expectations/<name>.json."""
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).parents[2] / "conf" / "base" / "expectations" / f"{name}.json"
+    return json.loads(path.read_text())
+
+
+def processing_inputs(dataset: ImageDataset, **overrides: object) -> dict[str, Any]:
+    """Inputs of the data processing pipeline for ``dataset``, with the project's settings."""
+    return {
+        "validated_dataset": dataset,
+        "splits_suite": load_suite("splits"),
+        "params:data_processing": {**load_parameters("data_processing"), **overrides},
+        "params:data_validation.near_duplicates": load_parameters("data_validation")[
+            "near_duplicates"
+        ],
+    }

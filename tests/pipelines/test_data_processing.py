@@ -1,19 +1,28 @@
 """The data processing pipeline makes deterministic, stratified, leakage-free splits."""
 
 import numpy as np
+import pytest
 
+from visionops.errors import DataValidationError
 from visionops.image_dataset import ImageDataset
 from visionops.pipelines.data_processing import create_pipeline
-from visionops.validation.profile import content_hashes
+from visionops.pipelines.data_processing.nodes import check_leakage
+from visionops.validation.similarity import content_hashes
 
-from .conftest import load_parameters, make_dataset, run_pipeline
+from .conftest import (
+    load_parameters,
+    load_suite,
+    make_dataset,
+    processing_inputs,
+    run_pipeline,
+)
+
+SPLITS_SUITE = load_suite("splits")
+NEAR_DUPLICATES = load_parameters("data_validation")["near_duplicates"]
 
 
 def _split(dataset: ImageDataset, **overrides: object) -> dict:
-    params = {**load_parameters("data_processing"), **overrides}
-    return run_pipeline(
-        create_pipeline(), {"validated_dataset": dataset, "params:data_processing": params}
-    )
+    return run_pipeline(create_pipeline(), processing_inputs(dataset, **overrides))
 
 
 def test_splits_cover_every_image_once_and_keep_class_shares() -> None:
@@ -48,3 +57,32 @@ def test_duplicate_images_never_land_in_two_splits() -> None:
     assert not hashes[0] & hashes[1]
     assert not hashes[0] & hashes[2]
     assert not hashes[1] & hashes[2]
+
+
+def test_near_duplicates_stay_in_one_split() -> None:
+    """A brightened copy (a near-duplicate, not an identical one) joins its original's split."""
+    dataset = make_dataset(per_class=60)
+    copies = np.arange(0, 180, 3)
+    brighter = np.clip(dataset.images[copies].astype(int) + 3, 0, 255).astype(np.uint8)
+    images = np.concatenate([dataset.images, brighter])
+    labels = np.concatenate([dataset.labels, dataset.labels[copies]])
+    ids = np.concatenate([dataset.source_ids, [f"copy:{i}" for i in copies]])
+    outputs = _split(ImageDataset(images, labels, dataset.class_names, ids))
+    split_of = {
+        source: name
+        for name in ("train", "val", "test")
+        for source in outputs[f"{name}_split"].source_ids
+    }
+    assert all(split_of[f"copy:{i}"] == split_of[f"synthetic:{i}"] for i in copies)
+    assert outputs["split_summary"]["leakage"]["success"] is True
+
+
+def test_leakage_check_names_both_images_of_a_pair() -> None:
+    dataset = make_dataset(per_class=20)
+    train, test = dataset.subset(np.arange(0, 60)), dataset.subset(np.arange(30, 60))
+    val = dataset.subset(np.arange(0, 0))
+    with pytest.raises(DataValidationError) as caught:
+        check_leakage([train, val, test], SPLITS_SUITE, NEAR_DUPLICATES)
+    message = str(caught.value)
+    assert "expect_column_values_to_be_in_set(exact_copy_in_other_split)" in message
+    assert "train:synthetic:30: test:synthetic:30" in message

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from kedro.runner import SequentialRunner
+from matplotlib.figure import Figure
 
 from visionops.errors import DataValidationError
 from visionops.image_dataset import ImageDataset
@@ -14,14 +15,24 @@ from visionops.sources.digits import read_digits
 
 from .conftest import build_catalog, load_parameters, make_dataset, run_pipeline
 
-SUITE = json.loads(
-    (Path(__file__).parents[2] / "conf" / "base" / "expectations" / "raw_images.json").read_text()
-)
+EXPECTATIONS = Path(__file__).parents[2] / "conf" / "base" / "expectations"
+SUITES = {
+    f"{name}_suite": json.loads((EXPECTATIONS / f"{name}.json").read_text())
+    for name in ("images", "dataset", "classes")
+}
 
 
-def _inputs(dataset: ImageDataset, **overrides: object) -> dict[str, object]:
-    params = {**load_parameters("data_validation"), **overrides}
-    return {"raw_dataset": dataset, "raw_images_suite": SUITE, "params:data_validation": params}
+def _inputs(
+    dataset: ImageDataset, reference: dict | None = None, **overrides: object
+) -> dict[str, object]:
+    params = load_parameters("data_validation")
+    params["expectations"] = {**params["expectations"], **overrides}
+    return {
+        "raw_dataset": dataset,
+        **SUITES,
+        "drift_reference": reference,
+        "params:data_validation": params,
+    }
 
 
 def _failure(dataset: ImageDataset, **overrides: object) -> tuple[str, dict]:
@@ -30,16 +41,35 @@ def _failure(dataset: ImageDataset, **overrides: object) -> tuple[str, dict]:
     catalog = build_catalog(pipeline, _inputs(dataset, **overrides))
     with pytest.raises(DataValidationError) as caught:
         SequentialRunner().run(pipeline, catalog)
+    assert not catalog.exists("validated_dataset"), "a failed validation passed data on"
     return str(caught.value), catalog["validation_report"].load()
 
 
 def test_default_digits_pass_with_no_false_alarm() -> None:
     outputs = run_pipeline(create_pipeline(), _inputs(read_digits()))
     report = outputs["validation_report"]
-    assert report["success"] is True
+    assert report["success"] is True, report
     assert report["failed"] == 0
-    assert report["evaluated"] == len(SUITE["expectations"])
+    assert report["evaluated"] == sum(len(suite["expectations"]) for suite in SUITES.values())
+    assert report["drift"]["reference"] is None
+    assert "no production model" in report["drift"]["note"]
     assert len(outputs["validated_dataset"]) == 1797
+    assert len(outputs["image_profile"]) == 1797
+    assert {"mean_c0", "std_c0", "saturated_share", "phash", "sha256"} <= set(
+        outputs["image_profile"].columns
+    )
+    assert "index.html" in outputs["data_docs"]
+    assert isinstance(outputs["data_drift_plot"], Figure)
+    assert sum(outputs["data_profile"]["class_counts"]) == 1797
+
+
+def test_the_data_profile_of_a_dataset_is_a_reference_it_passes_against() -> None:
+    first = run_pipeline(create_pipeline(), _inputs(read_digits()))
+    reference = {"origin": "registry:classifier/1", "profile": first["data_profile"]}
+    second = run_pipeline(create_pipeline(), _inputs(read_digits(), reference=reference))
+    drift = second["validation_report"]["drift"]
+    assert drift["reference"] == "registry:classifier/1"
+    assert [check["status"] for check in drift["checks"]] == ["ok", "ok"]
 
 
 def test_unknown_label_is_named_with_an_offending_image() -> None:
@@ -48,8 +78,8 @@ def test_unknown_label_is_named_with_an_offending_image() -> None:
     labels[5] = 7
     bad = ImageDataset(dataset.images, labels, dataset.class_names, dataset.source_ids)
     message, report = _failure(bad)
-    assert "expect_column_values_to_be_in_set(label)" in message
-    assert "1 of 120 images unexpected" in message
+    assert "[images] expect_column_values_to_be_in_set(label)" in message
+    assert "1 of 120 rows unexpected" in message
     assert "synthetic:5" in message
     assert report["success"] is False
 
@@ -60,19 +90,6 @@ def test_too_few_images_fail_the_row_count() -> None:
     assert "observed 15" in message
 
 
-def test_nan_and_out_of_range_float_pixels_are_caught() -> None:
-    dataset = make_dataset()
-    images = dataset.images.astype(np.float32)
-    images[0, 0, 0, 0] = np.nan
-    images[1, 0, 0, 0] = 300.0
-    bad = ImageDataset(images, dataset.labels, dataset.class_names, dataset.source_ids)
-    message, _ = _failure(bad, dtypes=["uint8", "float32"])
-    assert "expect_column_values_to_be_in_set(finite)" in message
-    assert "synthetic:0" in message
-    assert "expect_column_values_to_be_between(max)" in message
-    assert "synthetic:1" in message
-
-
 def test_wrong_dtype_is_caught() -> None:
     dataset = make_dataset()
     bad = ImageDataset(
@@ -81,3 +98,24 @@ def test_wrong_dtype_is_caught() -> None:
     message, _ = _failure(bad)
     assert "expect_column_values_to_be_in_set(dtype)" in message
     assert "int32" in message
+
+
+def test_quarantine_sets_unreadable_files_aside_and_lists_them() -> None:
+    dataset = make_dataset()
+    errors = np.full(len(dataset), "", dtype=object)
+    errors[3] = "cannot identify image file"
+    images = dataset.images.copy()
+    images[3] = 0
+    broken = ImageDataset(
+        images, dataset.labels, dataset.class_names, dataset.source_ids, read_errors=errors
+    )
+    params = load_parameters("data_validation")
+    params["on_invalid"] = "quarantine"
+    inputs = {**_inputs(broken), "params:data_validation": params}
+    outputs = run_pipeline(create_pipeline(), inputs)
+    assert outputs["validation_report"]["quarantined"] == [
+        {"file": "synthetic:3", "error": "cannot identify image file"}
+    ]
+    assert len(outputs["validated_dataset"]) == len(dataset) - 1
+    assert "synthetic:3" not in outputs["validated_dataset"].source_ids
+    assert outputs["validated_dataset"].read_errors is None

@@ -12,19 +12,19 @@ from visionops.pipelines.evaluation import create_pipeline as evaluation_pipelin
 from visionops.pipelines.training import create_pipeline as training_pipeline
 from visionops.registry.layout import list_versions, read_labels
 
-from .conftest import build_catalog, load_parameters, make_dataset, run_pipeline
+from .conftest import (
+    build_catalog,
+    load_parameters,
+    make_dataset,
+    processing_inputs,
+    run_pipeline,
+)
 
 
 @pytest.fixture(scope="module")
 def trained() -> dict:
     """Splits of a small synthetic set and a model trained on them for a few epochs."""
-    splits = run_pipeline(
-        processing_pipeline(),
-        {
-            "validated_dataset": make_dataset(per_class=60),
-            "params:data_processing": load_parameters("data_processing"),
-        },
-    )
+    splits = run_pipeline(processing_pipeline(), processing_inputs(make_dataset(per_class=60)))
     params = {**load_parameters("training"), "epochs": 6, "batch_size": 16}
     outputs = run_pipeline(
         training_pipeline(),
@@ -88,6 +88,7 @@ def _deploy(trained: dict, root: Path, blessing: dict) -> dict:
             "test_split": trained["test_split"],
             "metrics": {"accuracy": 0.95},
             "blessing": blessing,
+            "data_profile": {"format": 1, "images": 0},
             "model_registry": registry.load(),
             "params:deployment": load_parameters("deployment"),
         },

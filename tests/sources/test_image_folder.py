@@ -108,29 +108,38 @@ def test_class_folder_without_images(pets: Path) -> None:
 
 
 def test_truncated_png(pets: Path) -> None:
-    """A PNG cut in half is reported with its path, not decoded partially."""
+    """A PNG cut in half becomes an unreadable row naming the error, not a partial image."""
     broken = pets / "dog" / "e.png"
     Image.effect_noise((32, 32), 64).save(broken)
     content = broken.read_bytes()
     broken.write_bytes(content[: len(content) // 2])
-    with pytest.raises(SourceError, match=str(broken)):
-        read_image_folder(pets)
+    dataset = read_image_folder(pets)
+    row = list(dataset.source_ids).index("dog/e.png")
+    assert dataset.read_errors is not None
+    assert "truncated" in dataset.read_errors[row]
+    assert not dataset.readable[row]
+    assert dataset.readable.sum() == len(dataset) - 1
+    assert not dataset.images[row].any()
 
 
 def test_text_file_named_png(pets: Path) -> None:
-    """A text file with an image suffix is reported with its path."""
+    """A text file with an image suffix is kept as an unreadable row with its error."""
     fake = pets / "cat" / "x.png"
     fake.write_text("this is not a PNG")
-    with pytest.raises(SourceError, match=str(fake)):
-        read_image_folder(pets)
+    dataset = read_image_folder(pets)
+    row = list(dataset.source_ids).index("cat/x.png")
+    assert "cannot identify image file" in dataset.read_errors[row]
 
 
-def test_mixed_sizes_need_image_size(pets: Path) -> None:
-    """Different sizes without image_size are refused, naming the folder and a file."""
-    with pytest.raises(SourceError, match=str(pets)) as raised:
-        read_image_folder(pets, image_size=None)
-    assert "image_size" in str(raised.value)
-    assert "cat/a.png" in str(raised.value)
+def test_mixed_sizes_are_padded_and_recorded(pets: Path) -> None:
+    """Without image_size, images of other sizes are zero-padded and their sizes kept."""
+    dataset = read_image_folder(pets, image_size=None)
+    assert dataset.image_shapes is not None
+    shapes = {tuple(shape) for shape in dataset.image_shapes}
+    assert len(shapes) > 1
+    height, width, _ = dataset.image_shape
+    assert height == max(shape[0] for shape in shapes)
+    assert width == max(shape[1] for shape in shapes)
 
 
 @pytest.mark.parametrize("channels", [0, 2, 4])

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from kedro.io import AbstractDataset
 
-from visionops.image_dataset import NPZ_KEYS, ImageDataset
+from visionops.image_dataset import NPZ_KEYS, OPTIONAL_NPZ_KEYS, ImageDataset
 
 
 class ImageDatasetFile(AbstractDataset[ImageDataset, ImageDataset]):
@@ -32,7 +32,8 @@ class ImageDatasetFile(AbstractDataset[ImageDataset, ImageDataset]):
 
     def load(self) -> ImageDataset:
         with np.load(self._filepath, allow_pickle=False) as archive:
-            return ImageDataset.from_arrays({key: archive[key] for key in NPZ_KEYS})
+            keys = [*NPZ_KEYS, *(key for key in OPTIONAL_NPZ_KEYS if key in archive.files)]
+            return ImageDataset.from_arrays({key: archive[key] for key in keys})
 
     def save(self, data: ImageDataset) -> None:
         self._filepath.parent.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,8 @@ from visionops.registry.textproto import TextProtoError, fields, parse, quote
 
 MODELS_CONFIG = "models.config"
 LINEAGE_FILE = Path("assets.extra") / "lineage.json"
+# The training data's class counts and intensity histograms: the drift reference.
+DATA_PROFILE_FILE = Path("assets.extra") / "data_profile.json"
 PRODUCTION = "production"
 CANDIDATE = "candidate"
 

@@ -15,6 +15,7 @@ import keras
 from visionops.errors import RegistryError
 from visionops.registry.export import export_saved_model
 from visionops.registry.layout import (
+    DATA_PROFILE_FILE,
     LINEAGE_FILE,
     PRODUCTION,
     model_dir,
@@ -38,6 +39,8 @@ class Registration:
         image_shape: Height, width and channels the model takes.
         lineage: What produced this version; written to ``assets.extra/lineage.json``.
         labels: Version labels to point at the new version, e.g. ``("production",)``.
+        data_profile: The training data's distribution profile; once this version is
+            in production, incoming data is compared with it for drift.
     """
 
     model_name: str
@@ -47,6 +50,7 @@ class Registration:
     image_shape: tuple[int, int, int]
     lineage: dict[str, Any] = field(default_factory=dict)
     labels: tuple[str, ...] = (PRODUCTION,)
+    data_profile: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,8 @@ def register(root: Path, registration: Registration) -> Path:
         lineage_path = staging / LINEAGE_FILE
         lineage_path.parent.mkdir(parents=True, exist_ok=True)
         lineage_path.write_text(json.dumps(registration.lineage, indent=2, sort_keys=True))
+        if registration.data_profile is not None:
+            (staging / DATA_PROFILE_FILE).write_text(json.dumps(registration.data_profile))
         staging.rename(target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

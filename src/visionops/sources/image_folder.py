@@ -82,13 +82,16 @@ def read_image_folder(
 
     Args:
         root: The folder holding one sub-folder per class; folder names are class names.
-        image_size: ``[height, width]`` to resize to, or None to keep sizes (then every
-            image must already have the same size).
+        image_size: ``[height, width]`` to resize to, or None to keep sizes (then
+            images of other sizes are zero-padded and their sizes recorded; the
+            validation stage rejects mixed sizes).
         channels: 1 for grayscale, 3 for RGB.
 
     Raises:
         ConfigError: ``image_size`` or ``channels`` is invalid.
-        SourceError: The folder or one of its images cannot be read.
+        SourceError: The folder cannot be read. A file that cannot be decoded does
+            not raise: it becomes an unreadable row with its error (see
+            :attr:`ImageDataset.read_errors`), for the validation stage to judge.
     """
     if channels not in _PIL_MODES:
         raise ConfigError(f"ingestion.channels must be 1 or 3; got {channels!r}")
@@ -102,23 +105,49 @@ def read_image_folder(
             f"got {image_size!r}"
         )
     files = list_image_files(root)
-    images, labels, source_ids = [], [], []
+    images, labels, source_ids, read_errors = [], [], [], []
     for label, paths in enumerate(files.values()):
         for path in paths:
-            images.append(decode_image(path, image_size, channels))
+            try:
+                images.append(decode_image(path, image_size, channels))
+                read_errors.append("")
+            except SourceError as error:
+                # Kept as an unreadable row: the validation stage fails on it or
+                # quarantines it (data_validation.on_invalid), and names the file.
+                logger.warning("%s", error)
+                images.append(None)
+                read_errors.append(str(error.__cause__ or error))
             labels.append(label)
             source_ids.append(str(path.relative_to(root)))
-    shapes = {image.shape for image in images}
-    if len(shapes) > 1:
-        examples = {image.shape: source for image, source in zip(images, source_ids, strict=True)}
-        listed = "; ".join(f"{src}: {'x'.join(map(str, shape))}" for shape, src in examples.items())
-        raise SourceError(
-            f"images in {root} have {len(shapes)} different shapes ({listed}); "
-            "set ingestion.image_size to resize them"
-        )
+    return _stack(images, labels, tuple(files), source_ids, read_errors, channels)
+
+
+def _stack(
+    images: list[np.ndarray | None],
+    labels: list[int],
+    class_names: tuple[str, ...],
+    source_ids: list[str],
+    read_errors: list[str],
+    channels: int,
+) -> ImageDataset:
+    """Stacks decoded images into one array. Images of differing sizes are zero-padded
+    to the largest and their own shapes kept, so that validation can name them."""
+    decoded = [image for image in images if image is not None]
+    height = max((image.shape[0] for image in decoded), default=1)
+    width = max((image.shape[1] for image in decoded), default=1)
+    stacked = np.zeros((len(images), height, width, channels), dtype=np.uint8)
+    shapes = np.zeros((len(images), 3), dtype=np.int64)
+    for index, image in enumerate(images):
+        if image is not None:
+            stacked[index, : image.shape[0], : image.shape[1]] = image
+            shapes[index] = image.shape
+    readable = [index for index, image in enumerate(images) if image is not None]
+    mixed = len({tuple(shapes[index]) for index in readable}) > 1
     return ImageDataset(
-        images=np.stack(images),
+        images=stacked,
         labels=np.asarray(labels, dtype=np.int64),
-        class_names=tuple(files),
+        class_names=class_names,
         source_ids=np.asarray(source_ids),
+        image_shapes=shapes if mixed else None,
+        read_errors=np.asarray(read_errors) if any(read_errors) else None,
     )

@@ -23,11 +23,34 @@ def _great_expectations() -> Any:
     return gx
 
 
-def build_suite(suite_config: dict[str, Any]) -> Any:
-    """Builds an ``ExpectationSuite`` from its JSON form (as Great Expectations writes it).
+def resolve_parameters(value: Any, parameters: dict[str, Any], where: str) -> Any:
+    """Replaces every ``{"$PARAMETER": name}`` in ``value`` with ``parameters[name]``.
 
     Raises:
-        ConfigError: The suite names an unknown expectation or gives it bad arguments.
+        ConfigError: A placeholder names a parameter that has no value.
+    """
+    if isinstance(value, dict):
+        if set(value) == {"$PARAMETER"}:
+            name = value["$PARAMETER"]
+            if name not in parameters:
+                raise ConfigError(
+                    f"{where} uses $PARAMETER {name!r}, which has no value; known: "
+                    f"{', '.join(sorted(parameters))}"
+                )
+            return parameters[name]
+        return {key: resolve_parameters(item, parameters, where) for key, item in value.items()}
+    if isinstance(value, list):
+        return [resolve_parameters(item, parameters, where) for item in value]
+    return value
+
+
+def build_suite(suite_config: dict[str, Any], parameters: dict[str, Any] | None = None) -> Any:
+    """Builds an ``ExpectationSuite`` from its JSON form (as Great Expectations writes it),
+    with ``$PARAMETER`` placeholders replaced by ``parameters``.
+
+    Raises:
+        ConfigError: The suite names an unknown expectation, gives it bad arguments,
+            or uses a parameter that has no value.
     """
     gx = _great_expectations()
     from great_expectations.expectations.registry import get_expectation_impl
@@ -35,68 +58,108 @@ def build_suite(suite_config: dict[str, Any]) -> Any:
     name = suite_config.get("name", "suite")
     expectations = []
     for index, entry in enumerate(suite_config.get("expectations", [])):
+        where = f"expectation {index} ({entry.get('type')!r}) of suite {name!r}"
+        kwargs = resolve_parameters(entry.get("kwargs", {}), parameters or {}, where)
         try:
             expectation_class = get_expectation_impl(entry["type"])
-            expectations.append(
-                expectation_class(**entry.get("kwargs", {}), meta=entry.get("meta"))
-            )
+            expectations.append(expectation_class(**kwargs, meta=entry.get("meta")))
         except Exception as error:
-            raise ConfigError(
-                f"expectation {index} ({entry.get('type')!r}) of suite {name!r} is invalid: {error}"
-            ) from error
+            raise ConfigError(f"{where} is invalid: {error}") from error
     return gx.ExpectationSuite(name=name, expectations=expectations)
 
 
-def run_suite(
-    profile: pd.DataFrame, suite_config: dict[str, Any], parameters: dict[str, Any]
-) -> dict[str, Any]:
-    """Validates ``profile`` against the suite and returns a JSON-ready summary.
+def suite_table(suite_config: dict[str, Any]) -> str:
+    """The table a suite checks, from its ``meta.table`` (default ``images``)."""
+    return str((suite_config.get("meta") or {}).get("table", "images"))
+
+
+def run_suites(
+    tables: dict[str, pd.DataFrame],
+    suite_configs: list[dict[str, Any]],
+    parameters: dict[str, Any],
+    id_columns: dict[str, str] | None = None,
+) -> tuple[list[dict[str, Any]], list[Any]]:
+    """Validates each table against the suites that name it, in one ephemeral context.
 
     Args:
-        profile: One row per image, as made by :func:`visionops.validation.profile.profile_images`.
-        suite_config: The suite in Great Expectations' JSON form.
-        parameters: Values for the suite's ``{"$PARAMETER": name}`` placeholders.
+        tables: The frames to check, by table name (e.g. ``images``, ``classes``).
+        suite_configs: Suites in Great Expectations' JSON form; ``meta.table`` says
+            which table each checks.
+        parameters: Values for the suites' ``{"$PARAMETER": name}`` placeholders.
+        id_columns: The column naming a row of each table in examples
+            (default ``source_id``).
 
     Returns:
-        ``{"suite", "success", "evaluated", "failed", "expectations": [...]}`` where each
-        expectation has its type, column, success, observed and expected values, the
-        count of offending rows and up to five of their source ids.
+        A JSON-ready summary per suite (see :func:`summarize_result`), and the Great
+        Expectations validation results, for Data Docs.
+
+    Raises:
+        ConfigError: A suite is invalid or names a table that does not exist.
     """
     gx = _great_expectations()
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    suite = build_suite(suite_config)
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    batch_definition = (
-        context.data_sources.add_pandas("images")
-        .add_dataframe_asset("profile")
-        .add_batch_definition_whole_dataframe("all_rows")
-    )
-    batch = batch_definition.get_batch(batch_parameters={"dataframe": profile})
-    result = batch.validate(
-        suite, expectation_parameters=parameters, result_format={"result_format": "SUMMARY"}
-    )
-    expectations = [_summarize(outcome, profile) for outcome in result.results]
-    failed = [entry for entry in expectations if not entry["success"]]
+    source = context.data_sources.add_pandas("visionops")
+    batches: dict[str, Any] = {}
+    summaries, results = [], []
+    for suite_config in suite_configs:
+        table = suite_table(suite_config)
+        if table not in tables:
+            raise ConfigError(
+                f"suite {suite_config.get('name')!r} checks table {table!r}; "
+                f"the tables here are {', '.join(tables)}"
+            )
+        if table not in batches:
+            definition = source.add_dataframe_asset(table).add_batch_definition_whole_dataframe(
+                "all_rows"
+            )
+            batches[table] = definition.get_batch(batch_parameters={"dataframe": tables[table]})
+        suite = build_suite(suite_config, parameters)
+        result = batches[table].validate(suite, result_format={"result_format": "SUMMARY"})
+        id_column = (id_columns or {}).get(table, "source_id")
+        summaries.append(summarize_result(result, tables[table], table, id_column))
+        results.append(result)
+    return summaries, results
+
+
+def summarize_result(
+    result: Any, frame: pd.DataFrame, table: str, id_column: str = "source_id"
+) -> dict[str, Any]:
+    """A JSON-ready summary of one suite's validation result.
+
+    Returns:
+        ``{"suite", "table", "success", "evaluated", "failed", "rows", "expectations"}``
+        where each expectation has its type, column, success, observed and expected
+        values, the count of offending rows and up to five of them.
+    """
+    expectations = [_summarize(outcome, frame, id_column) for outcome in result.results]
     return {
-        "suite": suite.name,
+        "suite": result.suite_name,
+        "table": table,
         "success": bool(result.success),
         "evaluated": len(expectations),
-        "failed": len(failed),
-        "rows": len(profile),
+        "failed": sum(not entry["success"] for entry in expectations),
+        "rows": len(frame),
         "expectations": expectations,
     }
 
 
-def _summarize(outcome: Any, profile: pd.DataFrame) -> dict[str, Any]:
+def _summarize(outcome: Any, frame: pd.DataFrame, id_column: str) -> dict[str, Any]:
     config = outcome.expectation_config
     kwargs = {k: v for k, v in config.kwargs.items() if k != "batch_id"}
     details = dict(outcome.result or {})
     indices = details.get("partial_unexpected_index_list") or []
+    values = details.get("partial_unexpected_list") or []
+    # A file that cannot be read is better described by its error than by "False".
+    explain = "read_error" if kwargs.get("column") == "readable" else None
     examples = [
-        {"source_id": str(profile.iloc[i]["source_id"]), "value": _plain(value)}
-        for i, value in zip(indices, details.get("partial_unexpected_list") or [], strict=False)
+        {
+            "row": str(frame.loc[index, id_column]) if id_column in frame else str(index),
+            "value": _plain(frame.loc[index, explain] if explain else value),
+        }
+        for index, value in zip(indices, values, strict=False)
     ][:MAX_EXAMPLES]
     error = (outcome.exception_info or {}).get("exception_message") if not outcome.success else None
     return {
@@ -121,33 +184,3 @@ def _plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(key): _plain(item) for key, item in value.items()}
     return value
-
-
-def format_failures(summary: dict[str, Any], dataset_name: str) -> str:
-    """One screen naming each failed expectation, observed against expected, with examples."""
-    lines = [
-        f"data validation failed: {summary['failed']} of {summary['evaluated']} expectations "
-        f"of suite {summary['suite']!r} failed on {dataset_name} ({summary['rows']} images)"
-    ]
-    for entry in summary["expectations"]:
-        if entry["success"]:
-            continue
-        target = (
-            f"{entry['expectation']}({entry['column']})"
-            if entry["column"]
-            else entry["expectation"]
-        )
-        expected = ", ".join(f"{key}={value}" for key, value in entry["expected"].items())
-        line = f"  - {target}: expected {expected}"
-        if entry["unexpected_count"] is not None:
-            line += f"; {entry['unexpected_count']} of {summary['rows']} images unexpected"
-        if entry["observed"] is not None:
-            line += f"; observed {entry['observed']}"
-        if entry["error"]:
-            line += f"; error: {entry['error']}"
-        lines.append(line)
-        if entry["why"]:
-            lines.append(f"      why: {entry['why']}")
-        for example in entry["examples"]:
-            lines.append(f"      e.g. {example['source_id']}: {example['value']}")
-    return "\n".join(lines)

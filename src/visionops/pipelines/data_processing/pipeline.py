@@ -11,7 +11,12 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             node(
                 split_dataset,
-                inputs=["validated_dataset", "params:data_processing"],
+                inputs=[
+                    "validated_dataset",
+                    "splits_suite",
+                    "params:data_processing",
+                    "params:data_validation.near_duplicates",
+                ],
                 outputs=["train_split", "val_split", "test_split", "split_summary"],
                 name="split_dataset",
             )

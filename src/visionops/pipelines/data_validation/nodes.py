@@ -2,47 +2,61 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
 from visionops.errors import DataValidationError
 from visionops.image_dataset import ImageDataset
-from visionops.validation.expectations import format_failures, run_suite
-from visionops.validation.profile import profile_images
-
-
-def suite_parameters(dataset: ImageDataset, params: dict[str, Any]) -> dict[str, Any]:
-    """Values for the suite's ``$PARAMETER`` placeholders, from the data and parameters."""
-    return {
-        "class_ids": list(range(len(dataset.class_names))),
-        "min_rows": int(params["min_rows"]),
-        "min_pixel_value": params["min_pixel_value"],
-        "max_pixel_value": params["max_pixel_value"],
-        "dtypes": list(params["dtypes"]),
-    }
+from visionops.validation.data_docs import render_data_docs
+from visionops.validation.drift import plot_distributions
+from visionops.validation.gate import format_report, validate_dataset
 
 
 def validate_images(
-    raw_dataset: ImageDataset, suite: dict[str, Any], params: dict[str, Any]
-) -> dict[str, Any]:
-    """Profiles every image and validates the profile against the expectation suite.
+    raw_dataset: ImageDataset,
+    images_suite: dict[str, Any],
+    dataset_suite: dict[str, Any],
+    classes_suite: dict[str, Any],
+    drift_reference: dict[str, Any] | None,
+    params: dict[str, Any],
+) -> tuple[dict[str, Any], pd.DataFrame, dict[str, Any], dict[str, bytes], Figure]:
+    """Profiles every image, runs the expectation suites and compares with the reference.
 
-    Never raises for failed expectations: the report is written either way, and
+    Never raises for bad data: the reports are written either way, and
     :func:`gate_dataset` stops the run.
 
     Returns:
-        The validation report: success, and each expectation's outcome.
+        The validation report (the DVC metrics file), the image profile (one row per
+        image), the data profile (the drift reference for this data's model), the
+        Great Expectations Data Docs site, and a plot of the class and intensity
+        distributions against the reference.
     """
-    profile = profile_images(raw_dataset, chunk_size=int(params["chunk_size"]))
-    return run_suite(profile, suite, suite_parameters(raw_dataset, params))
+    outcome = validate_dataset(
+        raw_dataset, [images_suite, dataset_suite, classes_suite], drift_reference, params
+    )
+    reference = drift_reference["profile"] if drift_reference else None
+    return (
+        outcome.report,
+        outcome.image_profile,
+        outcome.data_profile,
+        render_data_docs(outcome.results),
+        plot_distributions(outcome.data_profile, reference),
+    )
 
 
 def gate_dataset(raw_dataset: ImageDataset, validation_report: dict[str, Any]) -> ImageDataset:
-    """Passes the dataset on only if it met every expectation.
+    """Passes the dataset on only if it passed validation, without quarantined files.
 
     Raises:
-        DataValidationError: One or more expectations failed; the message names each
-            with observed and expected values and a few offending images.
+        DataValidationError: An expectation or a drift check failed; the message
+            names each with observed and expected values and a few offending images.
     """
     if not validation_report["success"]:
-        raise DataValidationError(format_failures(validation_report, "raw_dataset"))
-    return raw_dataset
+        raise DataValidationError(format_report(validation_report, "raw_dataset"))
+    kept = np.flatnonzero(raw_dataset.readable)
+    # Validation passed, so every kept image has the same shape and was read.
+    return replace(raw_dataset.subset(kept), image_shapes=None, read_errors=None)

@@ -1,4 +1,4 @@
-"""The data validation pipeline: raw dataset -> report -> validated dataset."""
+"""The data validation pipeline: raw dataset -> reports -> validated dataset."""
 
 from kedro.pipeline import Pipeline, node
 
@@ -11,8 +11,21 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             node(
                 validate_images,
-                inputs=["raw_dataset", "raw_images_suite", "params:data_validation"],
-                outputs="validation_report",
+                inputs=[
+                    "raw_dataset",
+                    "images_suite",
+                    "dataset_suite",
+                    "classes_suite",
+                    "drift_reference",
+                    "params:data_validation",
+                ],
+                outputs=[
+                    "validation_report",
+                    "image_profile",
+                    "data_profile",
+                    "data_docs",
+                    "data_drift_plot",
+                ],
                 name="validate_images",
             ),
             node(

@@ -15,6 +15,7 @@ def register_model(
     test_split: ImageDataset,
     metrics: dict[str, Any],
     blessing: dict[str, Any],
+    data_profile: dict[str, Any],
     model_registry: dict[str, Any],
     params: dict[str, Any],
 ) -> tuple[Registration | Declined, dict[str, Any]]:
@@ -25,6 +26,8 @@ def register_model(
         test_split: Gives the class names and image shape the model serves.
         metrics: The evaluation metrics, kept in the version's lineage.
         blessing: The evaluation's decision and reason.
+        data_profile: The validated data's distribution profile, kept with the version
+            as the drift reference for data that arrives while it is in production.
         model_registry: Snapshot of the registry, ``{model: {"versions": [...], ...}}``.
         params: The ``deployment`` parameters: model_name, labels.
 
@@ -46,6 +49,7 @@ def register_model(
         image_shape=test_split.image_shape,
         lineage={"metrics": metrics, "blessing": blessing, "deployment": dict(params)},
         labels=labels,
+        data_profile=data_profile,
     )
     report = {
         "model_name": name,

@@ -16,6 +16,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "test_split",
                     "metrics",
                     "blessing",
+                    "data_profile",
                     "model_registry",
                     "params:deployment",
                 ],

@@ -1,0 +1,226 @@
+"""Exact and near-duplicate images: content hashes, perceptual hashes, and their groups.
+
+The perceptual hash is the DCT hash (pHash): each image is turned to gray, resized
+to 32x32, transformed with a 2-D DCT, and the 8x8 lowest frequencies (without the
+constant term's row and column) are compared with their median, one bit each. A
+resized or re-encoded copy of an image keeps nearly all of its bits, so two images
+whose hashes differ in at most a few bits are taken as near-duplicates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+HASH_SIZE = 8
+_DCT_SIZE = 32
+_HASH_BITS = HASH_SIZE * HASH_SIZE
+
+
+def content_hashes(images: np.ndarray) -> np.ndarray:
+    """sha256 of each image's shape, dtype and pixel bytes, as hex strings."""
+    header = f"{images.shape[1:]}{images.dtype.str}".encode()
+    return np.asarray(
+        [
+            hashlib.sha256(header + np.ascontiguousarray(image).tobytes()).hexdigest()
+            for image in images
+        ],
+        dtype="<U64",
+    )
+
+
+def _resize_matrix(source: int, target: int) -> np.ndarray:
+    """A ``[target, source]`` matrix that resizes one axis by averaging (area) or by
+    linear interpolation (when enlarging)."""
+    matrix = np.zeros((target, source), dtype=np.float32)
+    if source >= target:
+        edges = np.linspace(0, source, target + 1)
+        for row in range(target):
+            start, stop = edges[row], edges[row + 1]
+            for column in range(int(np.floor(start)), int(np.ceil(stop))):
+                overlap = min(stop, column + 1) - max(start, column)
+                if overlap > 0:
+                    matrix[row, column] = overlap / (stop - start)
+        return matrix
+    centres = (np.arange(target) + 0.5) * source / target - 0.5
+    centres = np.clip(centres, 0, source - 1)
+    low = np.floor(centres).astype(int)
+    high = np.minimum(low + 1, source - 1)
+    weight = (centres - low).astype(np.float32)
+    matrix[np.arange(target), low] += 1 - weight
+    matrix[np.arange(target), high] += weight
+    return matrix
+
+
+def _dct_matrix(size: int) -> np.ndarray:
+    """The orthonormal DCT-II matrix of ``size`` points."""
+    frequencies = np.arange(size)[:, None]
+    positions = np.arange(size)[None, :]
+    matrix = np.cos(np.pi * (2 * positions + 1) * frequencies / (2 * size)) * np.sqrt(2 / size)
+    matrix[0] /= np.sqrt(2)
+    return matrix.astype(np.float32)
+
+
+def gray_images(images: np.ndarray) -> np.ndarray:
+    """``[N, H, W]`` float32 mean over channels; non-finite pixels count as zero."""
+    count, height, width, channels = images.shape
+    weights = np.full((channels, 1), 1.0 / channels, dtype=np.float32)
+    gray = (images.reshape(-1, channels).astype(np.float32) @ weights).reshape(count, height, width)
+    if np.issubdtype(images.dtype, np.floating):
+        gray = np.nan_to_num(gray, nan=0.0, posinf=0.0, neginf=0.0)
+    return gray
+
+
+def hashes_from_gray(gray: np.ndarray) -> np.ndarray:
+    """The 64-bit DCT perceptual hash of each ``[H, W]`` gray image, as ``uint64``.
+
+    Adding a constant to an image changes only the DCT's constant term, which the
+    hash leaves out, so ``gray`` may be shifted by any constant.
+    """
+    size, height, width = gray.shape
+    dct = _dct_matrix(_DCT_SIZE)[: HASH_SIZE + 1]
+    # Resizing and the DCT are both linear, so they fold into one matrix per axis,
+    # applied to every image as two large matrix products.
+    left = dct @ _resize_matrix(height, _DCT_SIZE)
+    right = (dct @ _resize_matrix(width, _DCT_SIZE)).T
+    columns_done = (gray.reshape(size * height, width) @ right).reshape(size, height, -1)
+    low = (left @ columns_done)[:, 1:, 1:].reshape(size, _HASH_BITS)
+    bits = low > np.median(low, axis=1, keepdims=True)
+    weights = np.array([1 << bit for bit in range(_HASH_BITS)], dtype=np.uint64)
+    return (bits.astype(np.uint64) * weights).sum(axis=1, dtype=np.uint64)
+
+
+def perceptual_hashes(images: np.ndarray, chunk_size: int = 8192) -> np.ndarray:
+    """The 64-bit DCT perceptual hash of each ``[H, W, C]`` image, as ``uint64``.
+
+    Non-finite pixels count as zero. Works in chunks so memory stays bounded.
+    """
+    hashes = np.empty(len(images), dtype=np.uint64)
+    for start in range(0, len(images), chunk_size):
+        chunk = images[start : start + chunk_size]
+        hashes[start : start + len(chunk)] = hashes_from_gray(gray_images(chunk))
+    return hashes
+
+
+def hash_hex(hashes: np.ndarray) -> np.ndarray:
+    """Perceptual hashes as 16-digit hex strings, for reports and tables."""
+    return np.asarray([f"{int(value):016x}" for value in hashes], dtype="<U16")
+
+
+def thumbnails(images: np.ndarray, size: int = 16) -> np.ndarray:
+    """Gray ``size`` x ``size`` thumbnails, centred and scaled to unit length, one row
+    per image; a flat image gives a row of zeros."""
+    _, height, width, _ = images.shape
+    rows, columns = _resize_matrix(height, size), _resize_matrix(width, size).T
+    small = (rows @ gray_images(images) @ columns).reshape(len(images), -1)
+    small -= small.mean(axis=1, keepdims=True)
+    norms = np.linalg.norm(small, axis=1, keepdims=True)
+    return np.divide(small, norms, out=np.zeros_like(small), where=norms > 1e-6)
+
+
+def _bands(max_distance: int) -> list[tuple[int, int]]:
+    """Splits 64 bits into ``max_distance + 1`` bands: two hashes at most
+    ``max_distance`` bits apart agree exactly on at least one band (pigeonhole)."""
+    count = min(max_distance, _HASH_BITS - 1) + 1
+    edges = np.linspace(0, _HASH_BITS, count + 1).astype(int)
+    return list(zip(edges[:-1], edges[1:], strict=True))
+
+
+def _hash_candidates(hashes: np.ndarray, max_distance: int) -> np.ndarray:
+    """``[P, 2]`` index pairs ``i < j`` whose hashes are at most ``max_distance`` apart."""
+    found: list[np.ndarray] = []
+    for low_bit, high_bit in _bands(max_distance):
+        mask = np.uint64((1 << (high_bit - low_bit)) - 1) if high_bit - low_bit < 64 else None
+        keys = hashes >> np.uint64(low_bit)
+        keys = keys & mask if mask is not None else keys
+        order = np.argsort(keys, kind="stable")
+        boundaries = np.flatnonzero(np.diff(keys[order])) + 1
+        for bucket in np.split(order, boundaries):
+            if len(bucket) < 2:
+                continue
+            members = np.sort(bucket)
+            close = np.bitwise_count(hashes[members][:, None] ^ hashes[members][None, :])
+            first, second = np.nonzero(np.triu(close <= max_distance, k=1))
+            found.append(np.stack([members[first], members[second]], axis=1))
+    if not found:
+        return np.empty((0, 2), dtype=np.int64)
+    return np.unique(np.concatenate(found), axis=0)
+
+
+def near_duplicate_pairs(
+    images: np.ndarray,
+    hashes: np.ndarray,
+    max_hash_distance: int = 6,
+    min_correlation: float = 0.98,
+    candidates: np.ndarray | None = None,
+) -> np.ndarray:
+    """Pairs of images that are near-duplicates: resized, re-encoded or slightly
+    edited copies of each other, identical copies included.
+
+    Two images are near-duplicates when their perceptual hashes are at most
+    ``max_hash_distance`` bits apart and their gray 16x16 thumbnails correlate at
+    least ``min_correlation``. The hash finds candidates fast; the correlation keeps
+    merely similar images (two scans of the same digit) apart.
+
+    Args:
+        images: ``[N, H, W, C]`` images.
+        hashes: Their :func:`perceptual_hashes`.
+        max_hash_distance: Most differing hash bits between near-duplicates.
+        min_correlation: Least thumbnail correlation between near-duplicates.
+        candidates: Mask of the images to consider (e.g. the readable ones).
+
+    Returns:
+        ``[P, 2]`` sorted index pairs ``i < j``.
+    """
+    considered = np.arange(len(images)) if candidates is None else np.flatnonzero(candidates)
+    pairs = considered[_hash_candidates(hashes[considered], max_hash_distance)]
+    if len(pairs) == 0:
+        return pairs.reshape(0, 2)
+    involved, position = np.unique(pairs, return_inverse=True)
+    position = position.reshape(pairs.shape)
+    small = thumbnails(images[involved])
+    flat = ~small.any(axis=1)
+    correlation = np.einsum("ij,ij->i", small[position[:, 0]], small[position[:, 1]])
+    # Two flat images have no pattern to correlate; they are alike if equally bright.
+    both_flat = flat[position[:, 0]] & flat[position[:, 1]]
+    correlation[both_flat] = 1.0
+    return pairs[correlation >= min_correlation]
+
+
+def group_pairs(count: int, pairs: np.ndarray) -> np.ndarray:
+    """Connected groups of ``count`` items linked by ``pairs``.
+
+    Returns:
+        For each item, the smallest index in its group.
+    """
+    parent = np.arange(count)
+
+    def find(item: int) -> int:
+        while parent[item] != item:
+            parent[item] = parent[parent[item]]
+            item = parent[item]
+        return int(item)
+
+    for first, second in pairs:
+        root_first, root_second = find(int(first)), find(int(second))
+        if root_first != root_second:
+            parent[max(root_first, root_second)] = min(root_first, root_second)
+    return np.asarray([find(item) for item in range(count)], dtype=np.int64)
+
+
+def near_duplicate_groups(
+    images: np.ndarray,
+    hashes: np.ndarray,
+    max_hash_distance: int = 6,
+    min_correlation: float = 0.98,
+    candidates: np.ndarray | None = None,
+) -> np.ndarray:
+    """Groups of near-duplicates (see :func:`near_duplicate_pairs`); a chain of
+    near-duplicates forms one group.
+
+    Returns:
+        For each image, the index of the first image of its group.
+    """
+    pairs = near_duplicate_pairs(images, hashes, max_hash_distance, min_correlation, candidates)
+    return group_pairs(len(images), pairs)

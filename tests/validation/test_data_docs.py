@@ -1,0 +1,177 @@
+"""render_data_docs: a Data Docs site, opened from disk, that shows which suites failed."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from visionops.validation.data_docs import relative_links, render_data_docs
+from visionops.validation.expectations import _great_expectations, build_suite
+
+
+def _suite(name: str, max_width: int, count: int = 1) -> dict[str, Any]:
+    """A suite in JSON form: ``count`` width range checks plus a label check."""
+    between = {
+        "type": "expect_column_values_to_be_between",
+        "kwargs": {"column": "width", "min_value": 1, "max_value": max_width},
+    }
+    in_set = {
+        "type": "expect_column_values_to_be_in_set",
+        "kwargs": {"column": "label", "value_set": ["cat", "dog"]},
+    }
+    return {"name": name, "expectations": [between] * count + [in_set]}
+
+
+def _validate(frame: pd.DataFrame, suites: list[dict[str, Any]]) -> list[Any]:
+    """Validates the frame against each suite the way the project does, in an ephemeral context."""
+    gx = _great_expectations()
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    batch = (
+        context.data_sources.add_pandas("images")
+        .add_dataframe_asset("profile")
+        .add_batch_definition_whole_dataframe("all_rows")
+        .get_batch(batch_parameters={"dataframe": frame})
+    )
+    return [
+        batch.validate(build_suite(suite), result_format={"result_format": "SUMMARY"})
+        for suite in suites
+    ]
+
+
+def _frame(rows: int) -> pd.DataFrame:
+    rng = np.random.default_rng(3)
+    return pd.DataFrame(
+        {
+            "width": rng.integers(8, 65, rows),
+            "label": rng.choice(["cat", "dog"], rows),
+            "source_id": [f"img/{index}.png" for index in range(rows)],
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def site() -> dict[str, bytes]:
+    """A site for one passing suite ("images") and one failing suite ("shapes")."""
+    results = _validate(_frame(200), [_suite("images", 64), _suite("shapes", 32)])
+    assert [result.success for result in results] == [True, False]
+    return render_data_docs(results, title="nightly check")
+
+
+def _index(site: dict[str, bytes]) -> str:
+    return site["index.html"].decode("utf-8")
+
+
+def _row(index_html: str, suite: str) -> str:
+    """The index table row that links the suite's validation page."""
+    rows = index_html.split("<tr>")
+    return next(row for row in rows if f'href="validations/{suite}/' in row)
+
+
+def _text(html: str) -> str:
+    """The page's visible text, tags dropped and whitespace collapsed."""
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+def test_index_names_each_suite_and_which_failed(site: dict[str, bytes]) -> None:
+    index_html = _index(site)
+    assert "nightly check" in index_html
+    assert "1 of 2 validations succeeded, 1 failed" in index_html
+    passing, failing = _row(index_html, "images"), _row(index_html, "shapes")
+    assert "Succeeded" in passing and "Failed" not in passing
+    assert "Failed" in failing and "Succeeded" not in failing
+
+
+def test_index_shows_evaluated_and_failed_counts(site: dict[str, bytes]) -> None:
+    cells = [
+        cell.split("</div>")[0]
+        for cell in _row(_index(site), "shapes").split('<div class="show-scrollbars">')[1:]
+    ]
+    evaluated, failed = cells[2], cells[3]
+    assert (evaluated, failed) == ("2", "1")
+
+
+def test_each_result_has_its_linked_page(site: dict[str, bytes]) -> None:
+    linked = {
+        path for path in relative_links("index.html", site["index.html"]) if "validations/" in path
+    }
+    assert len(linked) == 2
+    assert all(path in site for path in linked)
+    assert any("/images/" in path for path in linked)
+    assert any("/shapes/" in path for path in linked)
+
+
+def test_failing_page_names_the_failing_column_and_expectation(site: dict[str, bytes]) -> None:
+    page_path = next(path for path in site if path.startswith("validations/shapes/"))
+    text = _text(site[page_path].decode("utf-8"))
+    assert "Status: Failed" in text
+    # GE's wording for the failed range check on the width column, with its count of misses.
+    failed_check = "values must be greater than or equal to 1.0 and less than or equal to 32.0"
+    assert re.search(rf"width .*{failed_check} \. \d+ unexpected values found", text)
+
+
+@pytest.mark.parametrize("page_path", ["index.html", "every page"])
+def test_relative_links_resolve_inside_the_site(site: dict[str, bytes], page_path: str) -> None:
+    """Opened from file://, every local href/src finds its file (CDN URLs are left alone)."""
+    pages = [page_path] if page_path == "index.html" else [p for p in site if p.endswith(".html")]
+    for page in pages:
+        missing = relative_links(page, site[page]) - set(site)
+        assert not missing, f"{page} links to files the site lacks: {sorted(missing)}"
+
+
+def test_paths_are_relative_and_values_bytes(site: dict[str, bytes]) -> None:
+    assert all(not path.startswith("/") and ".." not in path.split("/") for path in site)
+    assert all(isinstance(content, bytes) for content in site.values())
+
+
+def test_same_results_give_the_same_files() -> None:
+    results = _validate(_frame(50), [_suite("images", 64)])
+    assert set(render_data_docs(results)) == set(render_data_docs(results))
+
+
+def test_two_results_of_one_suite_get_two_pages() -> None:
+    results = _validate(_frame(50), [_suite("images", 64), _suite("images", 10)])
+    site = render_data_docs(results)
+    pages = [path for path in site if path.startswith("validations/")]
+    assert len([path for path in pages if path.endswith(".html")]) == 2
+
+
+def test_suite_names_are_escaped_in_the_index() -> None:
+    results = _validate(_frame(50), [_suite("a<b>/c", 64)])
+    site = render_data_docs(results)
+    assert "a&lt;b&gt;/c" in _index(site)
+    assert "<b>" not in _index(site)
+    assert all(".." not in path.split("/") for path in site)
+
+
+def test_rejects_what_is_not_a_validation_result() -> None:
+    with pytest.raises(TypeError, match=r"results\[0\] is a dict"):
+        render_data_docs([{"success": True}])
+
+
+def test_three_suites_on_a_large_frame_render_quickly() -> None:
+    suites = [_suite(name, 64, count=14) for name in ("images", "dataset", "classes")]
+    results = _validate(_frame(50_000), suites)
+    started = time.perf_counter()
+    site = render_data_docs(results)
+    elapsed = time.perf_counter() - started
+    assert elapsed < 2.0, f"rendering took {elapsed:.2f} s"
+    assert sum(path.startswith("validations/") and path.endswith(".html") for path in site) == 3
+
+
+def test_a_run_id_names_the_page_folders_and_links_still_resolve() -> None:
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    (result,) = _validate(_frame(50), [_suite("images", 64)])
+    result.meta["run_id"] = RunIdentifier(run_name="nightly", run_time="2024-05-01T02:00:00Z")
+    site = render_data_docs([result])
+    page = next(path for path in site if path.startswith("validations/"))
+    assert page.startswith("validations/images/nightly/20240501T020000")
+    assert not relative_links(page, site[page]) - set(site)
