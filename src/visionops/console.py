@@ -37,6 +37,19 @@ def _models_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _validate(args: argparse.Namespace) -> int:
+    from visionops.validation.command import validate_command
+
+    return validate_command(
+        project_dir=Path(args.project_dir),
+        source=args.source,
+        path=args.path,
+        init_suite=args.init_suite,
+        force=args.force,
+        as_json=args.json,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every visionops command."""
     parser = argparse.ArgumentParser(
@@ -59,6 +72,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     listing.add_argument("--json", action="store_true", help="print JSON for machines")
     listing.set_defaults(handler=_models_list)
+
+    validate = commands.add_parser(
+        "validate",
+        help="validate a data source against the expectation suites, or infer suites from it",
+        description=(
+            "Validates the source named by the ingestion parameters (or --source/--path) "
+            "with the project's expectation suites and drift checks, as the "
+            "data_validation stage does. With --init-suite, infers the suites from data "
+            "you trust instead and pins its profile as the drift reference, for you to "
+            "review and commit."
+        ),
+    )
+    validate.add_argument(
+        "--source", help="digits, image_folder, cifar10 or npz (default: ingestion.source)"
+    )
+    validate.add_argument("--path", help="the source's file or folder (default: ingestion.path)")
+    validate.add_argument(
+        "--init-suite",
+        action="store_true",
+        help="write conf/base/expectations/{images,dataset,classes}.json and the pinned "
+        "reference conf/base/reference/data_profile.json from this data",
+    )
+    validate.add_argument("--force", action="store_true", help="with --init-suite: overwrite")
+    validate.add_argument("--json", action="store_true", help="print the report as JSON")
+    validate.add_argument("--project-dir", default=".", help="the project folder (default: .)")
+    validate.set_defaults(handler=_validate)
     return parser
 
 

@@ -1,15 +1,25 @@
-"""Kedro datasets for the project's own types; kedro-datasets covers everything else."""
+"""Kedro datasets for the project's own types; kedro-datasets covers everything else.
 
-from visionops.datasets.file_tree import FileTreeDataset
-from visionops.datasets.image_dataset_file import ImageDatasetFile
-from visionops.datasets.image_source import ImageSourceDataset
-from visionops.datasets.model_registry import ModelRegistryDataset
-from visionops.datasets.reference_profile import ReferenceProfileDataset
+Each is imported on first use, so that reading a report does not start TensorFlow.
+"""
 
-__all__ = [
-    "FileTreeDataset",
-    "ImageDatasetFile",
-    "ImageSourceDataset",
-    "ModelRegistryDataset",
-    "ReferenceProfileDataset",
-]
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_MODULES = {
+    "FileTreeDataset": "visionops.datasets.file_tree",
+    "ImageDatasetFile": "visionops.datasets.image_dataset_file",
+    "ImageSourceDataset": "visionops.datasets.image_source",
+    "ModelRegistryDataset": "visionops.datasets.model_registry",
+    "ReferenceProfileDataset": "visionops.datasets.reference_profile",
+}
+
+__all__ = sorted(_MODULES)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _MODULES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(_MODULES[name]), name)
