@@ -29,12 +29,12 @@ FAILURE_LINE = re.compile(r"  - (?:\[\w+\] )?(?P<name>[^:]+):")
 def failures(message: str) -> list[str]:
     """What a failure message names as failed: ``type(column)`` for an expectation,
     ``drift <check>`` for a drift check."""
-    return [
-        match["name"] for line in message.splitlines() if (match := FAILURE_LINE.match(line))
-    ]
+    return [match["name"] for line in message.splitlines() if (match := FAILURE_LINE.match(line))]
 
 
-def replaced(dataset: ImageDataset, images: np.ndarray | None = None, **fields: Any) -> ImageDataset:
+def replaced(
+    dataset: ImageDataset, images: np.ndarray | None = None, **fields: Any
+) -> ImageDataset:
     """``dataset`` with other images and/or other fields (labels, class_names, ...)."""
     values = {
         "images": dataset.images if images is None else images,
@@ -164,7 +164,9 @@ def test_class_imbalance_past_tolerance_names_the_class(validate, clean) -> None
 
 def _splits(dataset: ImageDataset) -> list[ImageDataset]:
     """Train, val and test: the first 100 images, the next 30, the last 30."""
-    return [dataset.subset(np.arange(start, stop)) for start, stop in ((0, 100), (100, 130), (130, 160))]
+    return [
+        dataset.subset(np.arange(start, stop)) for start, stop in ((0, 100), (100, 130), (130, 160))
+    ]
 
 
 def _leakage_message(

@@ -60,7 +60,10 @@ def test_a_clean_image_folder_passes(validate, image_folder, clean) -> None:
 
 def test_the_digits_do_not_drift_from_their_own_profile(validate, digits) -> None:
     first, _ = validate(digits)
-    reference = {"origin": "file:conf/base/reference/data_profile.json", "profile": first.data_profile}
+    reference = {
+        "origin": "file:conf/base/reference/data_profile.json",
+        "profile": first.data_profile,
+    }
 
     outcome, message = validate(digits, reference=reference)
 

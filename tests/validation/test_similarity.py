@@ -115,3 +115,11 @@ def test_a_copy_of_a_copy_joins_the_original_group(originals, make_resized_copy)
     )
 
     assert groups.tolist() == [0, 1, 2, 0, 4, 5, 0]
+
+
+def test_flat_images_are_near_duplicates_only_when_equally_bright() -> None:
+    black = np.zeros((1, 16, 16, 3), dtype=np.uint8)
+    white = np.full((1, 16, 16, 3), 255, dtype=np.uint8)
+    images = np.concatenate([black, white, black.copy()])
+    pairs = near_duplicate_pairs(images, perceptual_hashes(images))
+    assert pairs.tolist() == [[0, 2]]

@@ -16,7 +16,13 @@ _MODULES = {
     "ReferenceProfileDataset": "visionops.datasets.reference_profile",
 }
 
-__all__ = sorted(_MODULES)
+__all__ = [
+    "FileTreeDataset",
+    "ImageDatasetFile",
+    "ImageSourceDataset",
+    "ModelRegistryDataset",
+    "ReferenceProfileDataset",
+]
 
 
 def __getattr__(name: str) -> Any:

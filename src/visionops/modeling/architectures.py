@@ -1,7 +1,14 @@
-"""Keras 3 model builders; backend-neutral (keras.layers only)."""
+"""Keras 3 model builders; backend-neutral (keras.layers only).
+
+Nothing here imports TensorFlow, so the builders run under any Keras backend (JAX,
+PyTorch, TensorFlow); benchmarks/gpu_check.py relies on that on machines without
+TensorFlow. Every model takes pixel values 0..255 and scales them itself, and its
+output layer computes in float32, so mixed precision keeps the probabilities float32.
+"""
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Sequence
 
 import keras
@@ -11,57 +18,159 @@ from visionops.errors import ConfigError
 PIXEL_SCALE = 1.0 / 255.0
 
 
-def _pool_if_room(tensor: keras.KerasTensor) -> keras.KerasTensor:
+def _check_hyperparameters(dropout_rate: float, width: int) -> None:
+    if isinstance(width, bool) or not isinstance(width, numbers.Integral) or width < 1:
+        raise ConfigError(f"training.width is {width!r}; it must be an integer of at least 1")
+    if not 0.0 <= dropout_rate < 1.0:
+        raise ConfigError(
+            f"training.dropout_rate is {dropout_rate!r}; it must be at least 0 and below 1"
+        )
+
+
+def _pool_if_room(tensor: keras.KerasTensor, name: str | None = None) -> keras.KerasTensor:
     # Small inputs (digits are 8x8) cannot be halved three times; pool only while >= 2.
     height, width = tensor.shape[1], tensor.shape[2]
     if height >= 2 and width >= 2:
-        return keras.layers.MaxPooling2D(2)(tensor)
+        return keras.layers.MaxPooling2D(2, name=name)(tensor)
     return tensor
 
 
+def _inputs_and_scaled(
+    image_shape: Sequence[int],
+) -> tuple[keras.KerasTensor, keras.KerasTensor]:
+    inputs = keras.Input(shape=tuple(image_shape), name="images")
+    return inputs, keras.layers.Rescaling(PIXEL_SCALE, name="rescale")(inputs)
+
+
+def _probabilities(tensor: keras.KerasTensor, num_classes: int) -> keras.KerasTensor:
+    # float32 whatever the global dtype policy: softmax in float16 loses probability mass.
+    return keras.layers.Dense(
+        num_classes, activation="softmax", dtype="float32", name="probabilities"
+    )(tensor)
+
+
 def build_simple_cnn(
-    image_shape: Sequence[int], num_classes: int, dropout_rate: float = 0.5
+    image_shape: Sequence[int], num_classes: int, dropout_rate: float = 0.5, width: int = 32
 ) -> keras.Model:
-    """The classic small CNN: conv 32, pool, conv 64, pool, conv 128, dense 128, softmax.
+    """The classic small CNN: conv w, pool, conv 2w, pool, conv 4w, dense 4w, softmax.
+
+    At the default ``width`` of 32 the filters are 32, 64 and 128 and the dense layer 128.
 
     Args:
         image_shape: Height, width and channels of the input images.
         num_classes: Number of output classes.
-        dropout_rate: Dropout before the output layer.
+        dropout_rate: Dropout before the output layer, in [0, 1).
+        width: Filters of the first convolution; the later layers scale with it.
 
     Returns:
         An uncompiled model taking pixel values 0..255 (scaled inside the model) and
         returning class probabilities.
+
+    Raises:
+        ConfigError: ``width`` is below 1 or ``dropout_rate`` is outside [0, 1).
     """
-    inputs = keras.Input(shape=tuple(image_shape), name="images")
-    x = keras.layers.Rescaling(PIXEL_SCALE, name="rescale")(inputs)
-    x = keras.layers.Conv2D(32, 3, padding="same", activation="relu")(x)
+    _check_hyperparameters(dropout_rate, width)
+    inputs, x = _inputs_and_scaled(image_shape)
+    x = keras.layers.Conv2D(width, 3, padding="same", activation="relu")(x)
     x = _pool_if_room(x)
-    x = keras.layers.Conv2D(64, 3, padding="same", activation="relu")(x)
+    x = keras.layers.Conv2D(2 * width, 3, padding="same", activation="relu")(x)
     x = _pool_if_room(x)
-    x = keras.layers.Conv2D(128, 3, padding="same", activation="relu")(x)
+    x = keras.layers.Conv2D(4 * width, 3, padding="same", activation="relu")(x)
     x = keras.layers.Flatten()(x)
-    x = keras.layers.Dense(128, activation="relu")(x)
+    x = keras.layers.Dense(4 * width, activation="relu")(x)
     x = keras.layers.Dropout(dropout_rate)(x)
-    outputs = keras.layers.Dense(
-        num_classes, activation="softmax", dtype="float32", name="probabilities"
-    )(x)
-    return keras.Model(inputs, outputs, name="simple_cnn")
+    return keras.Model(inputs, _probabilities(x, num_classes), name="simple_cnn")
 
 
-ARCHITECTURES: dict[str, Callable[..., keras.Model]] = {"simple_cnn": build_simple_cnn}
+def _conv_bn_relu(tensor: keras.KerasTensor, filters: int, name: str) -> keras.KerasTensor:
+    # No bias: the BatchNormalization that follows has its own offset (beta).
+    x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv")(
+        tensor
+    )
+    x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+    return keras.layers.ReLU(name=f"{name}_relu")(x)
+
+
+def _residual_block(tensor: keras.KerasTensor, filters: int, name: str) -> keras.KerasTensor:
+    x = _conv_bn_relu(tensor, filters, f"{name}_a")
+    x = _conv_bn_relu(x, filters, f"{name}_b")
+    return keras.layers.Add(name=f"{name}_add")([tensor, x])
+
+
+def build_resnet_small(
+    image_shape: Sequence[int], num_classes: int, dropout_rate: float = 0.0, width: int = 32
+) -> keras.Model:
+    """A ResNet-9 in the style of the DAWNBench CIFAR-10 entry (Myrtle.ai, 2018).
+
+    prep conv(w); layer1 conv(2w), pool, residual block of two conv(2w); layer2 conv(4w),
+    pool; layer3 conv(8w), pool, residual block of two conv(8w); global max pooling;
+    dropout; softmax. Each conv is 3x3, without bias, followed by BatchNormalization and
+    ReLU. ``width=64`` is the original network; the default of 32 is a quarter of its
+    parameters. Pooling is skipped once the feature map is below 2x2 (digits are 8x8).
+
+    Args:
+        image_shape: Height, width and channels of the input images.
+        num_classes: Number of output classes.
+        dropout_rate: Dropout before the output layer, in [0, 1); 0 adds no layer.
+        width: Filters of the prep convolution; the later layers scale with it.
+
+    Returns:
+        An uncompiled model taking pixel values 0..255 (scaled inside the model) and
+        returning class probabilities.
+
+    Raises:
+        ConfigError: ``width`` is below 1 or ``dropout_rate`` is outside [0, 1).
+    """
+    _check_hyperparameters(dropout_rate, width)
+    inputs, x = _inputs_and_scaled(image_shape)
+    x = _conv_bn_relu(x, width, "prep")
+    x = _conv_bn_relu(x, 2 * width, "layer1")
+    x = _pool_if_room(x, name="layer1_pool")
+    x = _residual_block(x, 2 * width, "layer1_residual")
+    x = _conv_bn_relu(x, 4 * width, "layer2")
+    x = _pool_if_room(x, name="layer2_pool")
+    x = _conv_bn_relu(x, 8 * width, "layer3")
+    x = _pool_if_room(x, name="layer3_pool")
+    x = _residual_block(x, 8 * width, "layer3_residual")
+    x = keras.layers.GlobalMaxPooling2D(name="global_pool")(x)
+    if dropout_rate > 0:
+        x = keras.layers.Dropout(dropout_rate, name="dropout")(x)
+    return keras.Model(inputs, _probabilities(x, num_classes), name="resnet_small")
+
+
+ARCHITECTURES: dict[str, Callable[..., keras.Model]] = {
+    "simple_cnn": build_simple_cnn,
+    "resnet_small": build_resnet_small,
+}
 
 
 def build_model(
-    architecture: str, image_shape: Sequence[int], num_classes: int, dropout_rate: float
+    architecture: str,
+    image_shape: Sequence[int],
+    num_classes: int,
+    dropout_rate: float = 0.0,
+    width: int = 32,
 ) -> keras.Model:
     """Builds the architecture named by the ``training.architecture`` parameter.
 
+    Args:
+        architecture: A key of :data:`ARCHITECTURES`.
+        image_shape: Height, width and channels of the input images.
+        num_classes: Number of output classes.
+        dropout_rate: The ``training.dropout_rate`` parameter, in [0, 1).
+        width: The ``training.width`` parameter: filters of the first convolution.
+
+    Returns:
+        The uncompiled model.
+
     Raises:
-        ConfigError: The architecture is unknown.
+        ConfigError: The architecture is unknown, ``width`` is below 1 or
+            ``dropout_rate`` is outside [0, 1).
     """
     if architecture not in ARCHITECTURES:
         raise ConfigError(
             f"training.architecture is {architecture!r}; choose one of {', '.join(ARCHITECTURES)}"
         )
-    return ARCHITECTURES[architecture](image_shape, num_classes, dropout_rate=dropout_rate)
+    return ARCHITECTURES[architecture](
+        image_shape, num_classes, dropout_rate=dropout_rate, width=width
+    )

@@ -18,6 +18,7 @@ from visionops.validation.similarity import (
     content_hashes,
     hash_hex,
     hashes_from_gray,
+    luma_weights,
     near_duplicate_groups,
 )
 
@@ -49,10 +50,10 @@ def _chunk_statistics(chunk: np.ndarray, value_range: tuple[float, float]) -> di
         finite = np.ones(count, dtype=bool)
         minimum, maximum = flat.min(axis=1).astype(np.float64), flat.max(axis=1).astype(np.float64)
     # Per-channel sums as one matrix product: pixel i belongs to channel i % channels.
-    # The gray image (mean over channels) for the perceptual hash, from the same floats.
-    gray = (
-        values.reshape(-1, channels) @ np.full((channels, 1), 1 / channels, dtype=values.dtype)
-    ).reshape(count, height, width)
+    # The gray image for the perceptual hash, from the same floats.
+    gray = (values.reshape(-1, channels) @ luma_weights(channels).astype(values.dtype)).reshape(
+        count, height, width
+    )
     selector = np.zeros((flat.shape[1], channels), dtype=values.dtype)
     selector[np.arange(flat.shape[1]), np.arange(flat.shape[1]) % channels] = 1.0
     if finite_mask is None:

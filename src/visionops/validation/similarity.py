@@ -62,10 +62,19 @@ def _dct_matrix(size: int) -> np.ndarray:
     return matrix.astype(np.float32)
 
 
+def luma_weights(channels: int) -> np.ndarray:
+    """``[channels, 1]`` weights that turn pixels gray: ITU-R BT.601 luma for RGB (JPEG
+    keeps luma sharp and blurs colour, so copies agree on it), the mean otherwise."""
+    if channels == 3:
+        return np.asarray([[0.299], [0.587], [0.114]], dtype=np.float32)
+    return np.full((channels, 1), 1.0 / channels, dtype=np.float32)
+
+
 def gray_images(images: np.ndarray) -> np.ndarray:
-    """``[N, H, W]`` float32 mean over channels; non-finite pixels count as zero."""
+    """``[N, H, W]`` float32 gray images (:func:`luma_weights`); non-finite pixels
+    count as zero."""
     count, height, width, channels = images.shape
-    weights = np.full((channels, 1), 1.0 / channels, dtype=np.float32)
+    weights = luma_weights(channels)
     gray = (images.reshape(-1, channels).astype(np.float32) @ weights).reshape(count, height, width)
     if np.issubdtype(images.dtype, np.floating):
         gray = np.nan_to_num(gray, nan=0.0, posinf=0.0, neginf=0.0)
@@ -108,15 +117,16 @@ def hash_hex(hashes: np.ndarray) -> np.ndarray:
     return np.asarray([f"{int(value):016x}" for value in hashes], dtype="<U16")
 
 
-def thumbnails(images: np.ndarray, size: int = 16) -> np.ndarray:
+def thumbnails(images: np.ndarray, size: int = 16) -> tuple[np.ndarray, np.ndarray]:
     """Gray ``size`` x ``size`` thumbnails, centred and scaled to unit length, one row
-    per image; a flat image gives a row of zeros."""
+    per image (a flat image gives a row of zeros), and each thumbnail's mean."""
     _, height, width, _ = images.shape
     rows, columns = _resize_matrix(height, size), _resize_matrix(width, size).T
     small = (rows @ gray_images(images) @ columns).reshape(len(images), -1)
-    small -= small.mean(axis=1, keepdims=True)
+    means = small.mean(axis=1)
+    small -= means[:, None]
     norms = np.linalg.norm(small, axis=1, keepdims=True)
-    return np.divide(small, norms, out=np.zeros_like(small), where=norms > 1e-6)
+    return np.divide(small, norms, out=np.zeros_like(small), where=norms > 1e-6), means
 
 
 def _bands(max_distance: int) -> list[tuple[int, int]]:
@@ -179,12 +189,13 @@ def near_duplicate_pairs(
         return pairs.reshape(0, 2)
     involved, position = np.unique(pairs, return_inverse=True)
     position = position.reshape(pairs.shape)
-    small = thumbnails(images[involved])
+    small, means = thumbnails(images[involved])
     flat = ~small.any(axis=1)
     correlation = np.einsum("ij,ij->i", small[position[:, 0]], small[position[:, 1]])
     # Two flat images have no pattern to correlate; they are alike if equally bright.
     both_flat = flat[position[:, 0]] & flat[position[:, 1]]
-    correlation[both_flat] = 1.0
+    alike = np.isclose(means[position[:, 0]], means[position[:, 1]], rtol=0.01, atol=1e-6)
+    correlation[both_flat] = np.where(alike[both_flat], 1.0, 0.0)
     return pairs[correlation >= min_correlation]
 
 
