@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 
 from visionops.datasets import ModelRegistryDataset
+from visionops.datasets.training_run import LiveLog
+from visionops.modeling.checkpoint import CheckpointStore
 from visionops.pipelines.data_processing import create_pipeline as processing_pipeline
 from visionops.pipelines.deployment import create_pipeline as deployment_pipeline
 from visionops.pipelines.evaluation import create_pipeline as evaluation_pipeline
@@ -22,7 +24,7 @@ from .conftest import (
 
 
 @pytest.fixture(scope="module")
-def trained() -> dict:
+def trained(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """Splits of a small synthetic set and a model trained on them for a few epochs."""
     splits = run_pipeline(processing_pipeline(), processing_inputs(make_dataset(per_class=60)))
     params = {**load_parameters("training"), "epochs": 6, "batch_size": 16}
@@ -31,6 +33,8 @@ def trained() -> dict:
         {
             "train_split": splits["train_split"],
             "val_split": splits["val_split"],
+            "training_checkpoints": CheckpointStore(tmp_path_factory.mktemp("checkpoint")),
+            "training_live_log": LiveLog(tmp_path_factory.mktemp("dvclive")),
             "params:training": params,
         },
     )
@@ -41,7 +45,9 @@ def test_training_loss_goes_down_and_model_outputs_probabilities(trained: dict) 
     history = trained["training_history"]
     assert [record["epoch"] for record in history] == list(range(1, 7))
     assert history[-1]["loss"] < history[0]["loss"]
-    assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(history[0])
+    assert {"loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"} <= set(history[0])
+    assert trained["training_metadata"]["epochs_run"] == 6
+    assert len(trained["training_metadata"]["weights_sha256"]) == 64
     probabilities = trained["model"].predict(trained["test_split"].images[:4], verbose=0)
     assert probabilities.shape == (4, 3)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)

@@ -9,6 +9,8 @@ from importlib import import_module
 from typing import Any
 
 _MODULES = {
+    "CheckpointDataset": "visionops.datasets.training_run",
+    "LiveLogDataset": "visionops.datasets.training_run",
     "FileTreeDataset": "visionops.datasets.file_tree",
     "ImageDatasetFile": "visionops.datasets.image_dataset_file",
     "ImageSourceDataset": "visionops.datasets.image_source",
@@ -17,6 +19,8 @@ _MODULES = {
 }
 
 __all__ = [
+    "CheckpointDataset",
+    "LiveLogDataset",
     "FileTreeDataset",
     "ImageDatasetFile",
     "ImageSourceDataset",

@@ -84,9 +84,7 @@ def build_simple_cnn(
 
 def _conv_bn_relu(tensor: keras.KerasTensor, filters: int, name: str) -> keras.KerasTensor:
     # No bias: the BatchNormalization that follows has its own offset (beta).
-    x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv")(
-        tensor
-    )
+    x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv")(tensor)
     x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
     return keras.layers.ReLU(name=f"{name}_relu")(x)
 

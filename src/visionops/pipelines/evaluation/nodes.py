@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
 from visionops.image_dataset import ImageDataset
-from visionops.modeling.training import predict_probabilities
+from visionops.modeling.prediction import predict_probabilities
 
 
 def evaluate_model(

@@ -6,23 +6,34 @@ from typing import Any
 
 import keras
 
+from visionops.datasets.training_run import LiveLog
 from visionops.image_dataset import ImageDataset
-from visionops.modeling.training import fit_model
+from visionops.modeling.checkpoint import CheckpointStore
+from visionops.modeling.trainer import train_model as run_training
 
 
 def train_model(
-    train_split: ImageDataset, val_split: ImageDataset, params: dict[str, Any]
-) -> tuple[keras.Model, list[dict[str, float]]]:
+    train_split: ImageDataset,
+    val_split: ImageDataset,
+    training_checkpoints: CheckpointStore,
+    training_live_log: LiveLog,
+    params: dict[str, Any],
+) -> tuple[keras.Model, list[dict[str, float]], dict[str, Any]]:
     """Trains the configured model on the train split, validating on the val split.
 
+    Resumes from the last finished epoch when an earlier run was interrupted.
+
     Returns:
-        The trained model, and one record per epoch (loss, accuracy, val_loss,
-        val_accuracy) for ``dvc plots``.
+        The trained model (float32), one record per epoch (loss, accuracy, val_loss,
+        val_accuracy, learning_rate) for ``dvc plots``, and the run's metadata
+        (weights sha256, epochs, best epoch, wall time, images/s, devices, strategy,
+        precision, library versions).
     """
-    model, history = fit_model(train_split, val_split, params)
-    epochs = len(next(iter(history.values()), []))
-    records = [
-        {"epoch": epoch + 1, **{key: values[epoch] for key, values in history.items()}}
-        for epoch in range(epochs)
-    ]
-    return model, records
+    result = run_training(
+        train_split,
+        val_split,
+        params,
+        checkpoints=training_checkpoints,
+        epoch_log=training_live_log,
+    )
+    return result.model, result.history, result.metadata

@@ -1,4 +1,4 @@
-"""The training pipeline: train/val splits -> model and history."""
+"""The training pipeline: train/val splits -> model, history and metadata."""
 
 from kedro.pipeline import Pipeline, node
 
@@ -11,8 +11,14 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             node(
                 train_model,
-                inputs=["train_split", "val_split", "params:training"],
-                outputs=["model", "training_history"],
+                inputs=[
+                    "train_split",
+                    "val_split",
+                    "training_checkpoints",
+                    "training_live_log",
+                    "params:training",
+                ],
+                outputs=["model", "training_history", "training_metadata"],
                 name="train_model",
             )
         ]
