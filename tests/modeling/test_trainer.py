@@ -46,13 +46,19 @@ def _env(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
-def train(tmp_path: Path, name: str, checkpoint: Path | None = None, **overrides: Any) -> dict:
+def train(
+    tmp_path: Path,
+    name: str,
+    checkpoint: Path | None = None,
+    env: dict[str, str] | None = None,
+    **overrides: Any,
+) -> dict:
     """Runs the training script in a fresh process; returns its metadata and history."""
     output = tmp_path / f"{name}.json"
     command = [sys.executable, str(SCRIPT), json.dumps({**PARAMS, **overrides}), str(output)]
     if checkpoint is not None:
         command.append(str(checkpoint))
-    subprocess.run(command, check=True, env=_env(), timeout=300, capture_output=True)
+    subprocess.run(command, check=True, env=_env(**(env or {})), timeout=300, capture_output=True)
     return json.loads(output.read_text())
 
 
@@ -152,6 +158,14 @@ def test_two_workers_with_tf_config_train_the_same_weights(tmp_path: Path) -> No
     assert results[0]["metadata"]["replicas"] == 2
     assert results[0]["metadata"]["weights_sha256"] == results[1]["metadata"]["weights_sha256"]
     assert results[0]["history"][-1]["loss"] < results[0]["history"][0]["loss"]
+
+
+def test_mirrored_strategy_over_two_devices_trains(tmp_path: Path) -> None:
+    """The MirroredStrategy path (several GPUs), here over two logical CPU devices."""
+    result = train(tmp_path, "mirrored", env={"MIRRORED_CPUS": "2"}, epochs=2)
+    assert result["metadata"]["strategy"] == "mirrored"
+    assert result["metadata"]["replicas"] == 2
+    assert result["history"][-1]["loss"] < result["history"][0]["loss"]
 
 
 @pytest.mark.parametrize("precision", ["mixed_float16", "mixed_bfloat16"])
