@@ -65,21 +65,28 @@ def _parameter_keys(group: str) -> set[str]:
 
 @pytest.mark.parametrize("name", STAGES)
 def test_params_are_exactly_the_keys_the_pipeline_reads(name: str) -> None:
-    """The stage's own parameter file, and any group of another file it takes as input."""
-    declared = set()
-    for entry in DVC["stages"][name]["params"]:
-        ((params_file, keys),) = entry.items()
-        assert params_file.startswith("conf/base/parameters_")
-        declared |= set(keys)
+    """The stage's own parameter group, and any group of another it takes as input, as
+    keys of params.yaml (DVC's default parameter file, which `dvc exp run -S` edits)."""
+    declared = DVC["stages"][name]["params"]
+    assert all(isinstance(key, str) for key in declared), "params come from params.yaml"
     groups = {
         dataset.removeprefix("params:")
         for dataset in pipelines[name].inputs()
         if dataset.startswith("params:")
     }
-    read = set().union(
-        *(_parameter_keys(group) for group in groups if group.startswith(tuple(STAGES)))
+    assert name in groups
+    read = set().union(*(_parameter_keys(group) for group in groups))
+    assert set(declared) == read
+
+
+def test_params_yaml_is_generated_from_conf_base() -> None:
+    """params.yaml holds exactly the conf/base parameters (`visionops params sync`)."""
+    from visionops.params_file import render
+    from visionops.project_config import load_config
+
+    assert (ROOT / "params.yaml").read_text() == render(load_config(ROOT, "parameters")), (
+        "params.yaml is stale: run `make params`"
     )
-    assert declared == _parameter_keys(name) | read
 
 
 @pytest.mark.parametrize("name", STAGES)

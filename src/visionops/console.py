@@ -50,6 +50,26 @@ def _validate(args: argparse.Namespace) -> int:
     )
 
 
+def _params_sync(args: argparse.Namespace) -> int:
+    from visionops.params_file import PARAMS_FILE, render
+    from visionops.project_config import load_config
+
+    project = Path(args.project_dir)
+    text = render(load_config(project, "parameters"))
+    target = project / PARAMS_FILE
+    current = target.read_text() if target.is_file() else None
+    if args.check:
+        if current != text:
+            print(f"{target} is out of date with conf/base; run `visionops params sync`")
+            return 1
+        print(f"{target} is up to date")
+        return 0
+    if current != text:
+        target.write_text(text)
+        print(f"wrote {target} from conf/base")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every visionops command."""
     parser = argparse.ArgumentParser(
@@ -98,6 +118,17 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--json", action="store_true", help="print the report as JSON")
     validate.add_argument("--project-dir", default=".", help="the project folder (default: .)")
     validate.set_defaults(handler=_validate)
+
+    params = commands.add_parser(
+        "params", help="params.yaml, the parameters as DVC sees them (dvc exp run -S)"
+    )
+    params_commands = params.add_subparsers(dest="params_command", metavar="ACTION", required=True)
+    sync = params_commands.add_parser(
+        "sync", help="regenerate params.yaml from conf/base/parameters_*.yml"
+    )
+    sync.add_argument("--check", action="store_true", help="exit 1 if params.yaml is stale")
+    sync.add_argument("--project-dir", default=".", help="the project folder (default: .)")
+    sync.set_defaults(handler=_params_sync)
     return parser
 
 

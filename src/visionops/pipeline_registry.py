@@ -3,8 +3,9 @@
 from kedro.framework.project import find_pipelines
 from kedro.pipeline import Pipeline
 
-# Stage order; dvc.yaml, pipelines/ specs and the tests all follow it.
-STAGES = ("ingestion", "data_validation", "data_processing", "training", "evaluation", "deployment")
+from visionops.stages import STAGES
+
+__all__ = ["STAGES", "register_pipelines"]
 
 
 def register_pipelines() -> dict[str, Pipeline]:

@@ -50,6 +50,21 @@ def test_an_evaluation_parameter_reruns_only_evaluation_and_deployment(reproduce
     params = yaml.safe_load(params_file.read_text())
     params["evaluation"]["min_accuracy"] = 0.85
     params_file.write_text(yaml.safe_dump(params))
+    run(reproduced, "visionops", "params", "sync")
+    assert "min_accuracy: 0.85" in (reproduced / "params.yaml").read_text()
     result = run(reproduced, "dvc", "repro")
     assert _stages_run(result.stdout) == ["evaluation", "deployment"]
     assert list_versions(reproduced / "registry", "classifier") == [1, 2]
+
+
+def test_exp_run_set_param_reruns_training_with_the_new_value(reproduced: Path) -> None:
+    """`dvc exp run -S training.epochs=3`, as DVC users type it, reaches the training stage."""
+    result = run(reproduced, "dvc", "exp", "run", "-S", "training.epochs=3")
+    assert _stages_run(result.stdout) == ["training", "evaluation", "deployment"]
+    metadata = json.loads((reproduced / "data/07_model_output/training_metadata.json").read_text())
+    assert metadata["epochs_run"] == 3
+    history = json.loads((reproduced / "data/07_model_output/training_history.json").read_text())
+    assert [record["epoch"] for record in history] == [1, 2, 3]
+    assert (reproduced / "data/07_model_output/dvclive/plots/metrics/train/loss.tsv").is_file()
+    shown = run(reproduced, "dvc", "exp", "show", "--json").stdout
+    assert '"training.epochs": 3' in shown.replace("\n", "") or '"epochs": 3' in shown
