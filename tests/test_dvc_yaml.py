@@ -20,6 +20,8 @@ WRITTEN_WHILE_RUNNING = {"visionops.datasets.LiveLogDataset"}
 # Checkpoints must survive DVC removing a failed stage's outputs, so they are not outs.
 OUTSIDE_DVC = {
     "visionops.datasets.CheckpointDataset",
+    "visionops.datasets.ProductionModelDataset",
+    "visionops.datasets.RunContextDataset",
     "visionops.datasets.ModelRegistryDataset",
     "visionops.datasets.ReferenceProfileDataset",
 }

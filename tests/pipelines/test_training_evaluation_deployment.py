@@ -53,13 +53,15 @@ def test_training_loss_goes_down_and_model_outputs_probabilities(trained: dict) 
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
 
 
-def _evaluate(trained: dict, **overrides: object) -> dict:
-    params = {**load_parameters("evaluation"), **overrides}
+def _evaluate(trained: dict, production: object = None, **overrides: object) -> dict:
+    params = {**load_parameters("evaluation"), "latency_samples": 5, **overrides}
     return run_pipeline(
         evaluation_pipeline(),
         {
             "model": trained["model"],
             "test_split": trained["test_split"],
+            "production_model": production,
+            "run_context": {"actor": "tester@ci", "time": "2026-11-28T00:00:00+00:00"},
             "params:evaluation": params,
         },
     )
@@ -73,9 +75,18 @@ def test_evaluation_scores_the_test_split_and_blesses_above_the_threshold(traine
     assert 0.0 <= metrics["macro_f1"] <= 1.0
     assert list(outputs["test_predictions"].columns) == ["actual", "predicted"]
     assert len(outputs["test_predictions"]) == metrics["test_images"]
+    assert set(metrics["per_class"]) == set(trained["test_split"].class_names)
+    assert set(metrics["per_class"]["class_0"]) == {"precision", "recall", "f1", "support"}
+    assert 0.0 <= metrics["expected_calibration_error"] <= 1.0
+    assert metrics["latency"]["p99_ms"] >= metrics["latency"]["p50_ms"] > 0
+    assert metrics["production"] is None
     assert outputs["blessing"]["blessed"] is True
     assert "meets the minimum" in outputs["blessing"]["reason"]
+    assert "no model is in production yet" in outputs["blessing"]["reason"]
     assert outputs["confusion_matrix_plot"].axes[0].get_title().startswith("Confusion matrix")
+    assert "Worst mistakes" in outputs["worst_mistakes_plot"].get_suptitle() or "No mistakes" in (
+        outputs["worst_mistakes_plot"].get_suptitle()
+    )
 
 
 def test_evaluation_refuses_the_blessing_below_the_threshold(trained: dict) -> None:

@@ -15,6 +15,8 @@ _MODULES = {
     "ImageDatasetFile": "visionops.datasets.image_dataset_file",
     "ImageSourceDataset": "visionops.datasets.image_source",
     "ModelRegistryDataset": "visionops.datasets.model_registry",
+    "ProductionModelDataset": "visionops.datasets.champion",
+    "RunContextDataset": "visionops.datasets.run_context",
     "ReferenceProfileDataset": "visionops.datasets.reference_profile",
 }
 
@@ -25,6 +27,8 @@ __all__ = [
     "ImageDatasetFile",
     "ImageSourceDataset",
     "ModelRegistryDataset",
+    "ProductionModelDataset",
+    "RunContextDataset",
     "ReferenceProfileDataset",
 ]
 

@@ -8,49 +8,74 @@ import keras
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
+from sklearn.metrics import confusion_matrix
 
+from visionops.datasets.champion import ProductionModel
+from visionops.evaluation.blessing import decide_blessing
+from visionops.evaluation.gallery import plot_worst_mistakes
+from visionops.evaluation.metrics import classification_metrics, measure_latency
 from visionops.image_dataset import ImageDataset
 from visionops.modeling.prediction import predict_probabilities
 
 
+def _score_production(
+    production: ProductionModel | None, test_split: ImageDataset, batch_size: int
+) -> dict[str, Any] | None:
+    """The production model's metrics on this test split, or why it cannot be scored."""
+    if production is None:
+        return None
+    if production.image_shape != test_split.image_shape:
+        why = (
+            f"takes {production.image_shape} images, the test split holds {test_split.image_shape}"
+        )
+        return {"version": production.version, "comparable": False, "why": why}
+    if production.class_names and production.class_names != test_split.class_names:
+        why = f"serves classes {list(production.class_names)}, not {list(test_split.class_names)}"
+        return {"version": production.version, "comparable": False, "why": why}
+    probabilities = production.predict(test_split.images, batch_size)
+    if probabilities.shape[1] != len(test_split.class_names):
+        why = f"has {probabilities.shape[1]} classes, not {len(test_split.class_names)}"
+        return {"version": production.version, "comparable": False, "why": why}
+    scored = classification_metrics(probabilities, test_split.labels, test_split.class_names)
+    return {"version": production.version, "comparable": True, "metrics": scored}
+
+
 def evaluate_model(
-    model: keras.Model, test_split: ImageDataset, params: dict[str, Any]
-) -> tuple[dict[str, Any], pd.DataFrame]:
-    """Scores the model on the test split.
+    model: keras.Model,
+    test_split: ImageDataset,
+    production_model: ProductionModel | None,
+    params: dict[str, Any],
+) -> tuple[dict[str, Any], pd.DataFrame, Figure]:
+    """Scores the model, and the production model, on the test split.
 
     Returns:
-        Metrics (accuracy, macro F1, test size), and one row per test image with the
-        actual and predicted class names, for the DVC confusion-matrix plot.
+        Metrics (accuracy, macro F1, per-class precision/recall/F1, calibration error,
+        latency, and the production model's metrics on the same split), one row per
+        test image with actual and predicted class for the DVC confusion-matrix plot,
+        and a gallery of the most confident mistakes.
     """
-    probabilities = predict_probabilities(model, test_split, int(params["batch_size"]))
-    predicted = probabilities.argmax(axis=1)
-    class_ids = list(range(len(test_split.class_names)))
-    metrics = {
-        "accuracy": float(accuracy_score(test_split.labels, predicted)),
-        "macro_f1": float(
-            f1_score(
-                test_split.labels, predicted, labels=class_ids, average="macro", zero_division=0
-            )
-        ),
-        "test_images": len(test_split),
-    }
+    batch_size = int(params["batch_size"])
+    probabilities = predict_probabilities(model, test_split, batch_size)
+    metrics = classification_metrics(probabilities, test_split.labels, test_split.class_names)
+    metrics["latency"] = measure_latency(
+        lambda images: model.predict_on_batch(images.astype(np.float32)),
+        test_split.images,
+        int(params.get("latency_samples", 100)),
+    )
+    metrics["production"] = _score_production(production_model, test_split, batch_size)
     names = np.asarray(test_split.class_names)
-    predictions = pd.DataFrame({"actual": names[test_split.labels], "predicted": names[predicted]})
-    return metrics, predictions
+    predictions = pd.DataFrame(
+        {"actual": names[test_split.labels], "predicted": names[probabilities.argmax(axis=1)]}
+    )
+    gallery = plot_worst_mistakes(test_split, probabilities, int(params.get("gallery_size", 16)))
+    return metrics, predictions, gallery
 
 
-def bless_model(metrics: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+def bless_model(
+    metrics: dict[str, Any], run_context: dict[str, Any], params: dict[str, Any]
+) -> dict[str, Any]:
     """Decides whether the model may be deployed, with the reason in plain words."""
-    minimum = float(params["min_accuracy"])
-    accuracy = metrics["accuracy"]
-    blessed = accuracy >= minimum
-    verdict = "meets" if blessed else "is below"
-    return {
-        "blessed": blessed,
-        "reason": f"test accuracy {accuracy:.4f} {verdict} the minimum {minimum:.4f}",
-        "thresholds": {"min_accuracy": minimum},
-    }
+    return decide_blessing(metrics, metrics.get("production"), run_context, params)
 
 
 def plot_confusion_matrix(predictions: pd.DataFrame, test_split: ImageDataset) -> Figure:

@@ -1,4 +1,4 @@
-"""The evaluation pipeline: model and test split -> metrics, confusion matrix, blessing."""
+"""The evaluation pipeline: model and test split -> metrics, plots, blessing."""
 
 from kedro.pipeline import Pipeline, node
 
@@ -11,13 +11,13 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             node(
                 evaluate_model,
-                inputs=["model", "test_split", "params:evaluation"],
-                outputs=["metrics", "test_predictions"],
+                inputs=["model", "test_split", "production_model", "params:evaluation"],
+                outputs=["metrics", "test_predictions", "worst_mistakes_plot"],
                 name="evaluate_model",
             ),
             node(
                 bless_model,
-                inputs=["metrics", "params:evaluation"],
+                inputs=["metrics", "run_context", "params:evaluation"],
                 outputs="blessing",
                 name="bless_model",
             ),

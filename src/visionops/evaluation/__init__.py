@@ -1,0 +1,1 @@
+"""Scoring a model, comparing it with the production model, and deciding to bless it."""

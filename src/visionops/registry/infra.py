@@ -1,0 +1,166 @@
+"""Infra validation: the exported SavedModel loads in a fresh process and answers right.
+
+Before a version is registered, its export is loaded by a new Python process (as a
+server would load it, with nothing of the training process around), asked to
+predict on sample images through both signatures, and timed. It must match the
+in-memory model's probabilities within a tolerance and keep its p99 single-image
+latency under a bound. Run as ``python -m visionops.registry.infra <export> <work>``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from visionops.errors import RegistryError
+
+REQUEST_FILE = "request.npz"
+RESULT_FILE = "result.json"
+
+
+class InfraValidationError(RegistryError):
+    """The export failed infra validation; nothing was registered."""
+
+
+@dataclass(frozen=True)
+class InfraCheck:
+    """What the export must show.
+
+    Attributes:
+        samples: uint8 images ``[N, H, W, C]`` to predict on.
+        expected: The in-memory model's probabilities for them.
+        tolerance: Largest absolute difference allowed in any probability.
+        max_p99_ms: Bound on the p99 latency of single-image predictions.
+        timeout_s: Longest the fresh process may take.
+    """
+
+    samples: np.ndarray
+    expected: np.ndarray
+    tolerance: float = 1e-4
+    max_p99_ms: float = 100.0
+    timeout_s: float = 300.0
+
+
+def _encode_png(image: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def validate_export(export_dir: Path, check: InfraCheck, work_dir: Path) -> dict[str, object]:
+    """Runs the fresh-process check on ``export_dir``; returns its report.
+
+    Raises:
+        InfraValidationError: The export did not load, its outputs differ from the
+            in-memory model's beyond the tolerance, or it is too slow.
+    """
+    work_dir.mkdir(parents=True, exist_ok=True)
+    encoded = np.asarray([_encode_png(image) for image in check.samples], dtype=object)
+    np.savez(work_dir / REQUEST_FILE, samples=check.samples, encoded=encoded.astype(bytes))
+    try:
+        finished = subprocess.run(
+            [sys.executable, "-m", "visionops.registry.infra", str(export_dir), str(work_dir)],
+            capture_output=True,
+            text=True,
+            timeout=check.timeout_s,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as error:
+        raise InfraValidationError(
+            f"infra validation: loading and querying {export_dir} took over "
+            f"{check.timeout_s:.0f} s; not registered"
+        ) from error
+    result_path = work_dir / RESULT_FILE
+    if finished.returncode != 0 or not result_path.is_file():
+        last = (finished.stderr or "").strip().splitlines()[-1:] or ["no output"]
+        raise InfraValidationError(
+            f"infra validation: a fresh process could not load or query {export_dir}: "
+            f"{last[0]}; not registered"
+        )
+    result = json.loads(result_path.read_text())
+    report = _judge(result, check)
+    if not report["passed"]:
+        raise InfraValidationError(f"infra validation failed: {report['reason']}; not registered")
+    return report
+
+
+def _judge(result: dict, check: InfraCheck) -> dict[str, object]:
+    problems = []
+    for signature in ("serving_default", "serving_bytes"):
+        got = np.asarray(result["probabilities"][signature], dtype=np.float64)
+        if got.shape != check.expected.shape:
+            problems.append(
+                f"{signature} returned shape {list(got.shape)}, expected "
+                f"{list(check.expected.shape)}"
+            )
+            continue
+        difference = float(np.abs(got - check.expected).max()) if got.size else 0.0
+        if signature == "serving_default" and difference > check.tolerance:
+            problems.append(
+                f"{signature} outputs differ from the in-memory model's by up to "
+                f"{difference:.2e} (tolerance {check.tolerance:.0e})"
+            )
+        result.setdefault("max_difference", {})[signature] = difference
+    if result["p99_ms"] > check.max_p99_ms:
+        problems.append(
+            f"p99 single-image latency {result['p99_ms']:.1f} ms exceeds the bound "
+            f"{check.max_p99_ms:.1f} ms"
+        )
+    return {
+        "passed": not problems,
+        "reason": "; ".join(problems) or "the export loads in a fresh process and matches",
+        "samples": int(len(check.samples)),
+        "max_difference": result.get("max_difference", {}),
+        "p50_ms": result["p50_ms"],
+        "p99_ms": result["p99_ms"],
+        "load_s": result["load_s"],
+    }
+
+
+def _run_in_fresh_process(export_dir: Path, work_dir: Path) -> None:
+    """The fresh process: load, predict through both signatures, time single images."""
+    import tensorflow as tf
+
+    started = time.perf_counter()
+    loaded = tf.saved_model.load(str(export_dir))
+    load_s = time.perf_counter() - started
+    with np.load(work_dir / REQUEST_FILE, allow_pickle=False) as request:
+        samples, encoded = request["samples"], request["encoded"]
+    default = loaded.signatures["serving_default"]
+    from_bytes = loaded.signatures["serving_bytes"]
+    probabilities = {
+        "serving_default": default(images=tf.constant(samples))["probabilities"].numpy(),
+        "serving_bytes": from_bytes(image_bytes=tf.constant(list(encoded)))[
+            "probabilities"
+        ].numpy(),
+    }
+    default(images=tf.constant(samples[:1]))
+    timings = []
+    for index in range(max(20, len(samples))):
+        image = tf.constant(samples[index % len(samples)][None])
+        tick = time.perf_counter()
+        default(images=image)
+        timings.append((time.perf_counter() - tick) * 1000)
+    (work_dir / RESULT_FILE).write_text(
+        json.dumps(
+            {
+                "probabilities": {key: value.tolist() for key, value in probabilities.items()},
+                "p50_ms": float(np.percentile(timings, 50)),
+                "p99_ms": float(np.percentile(timings, 99)),
+                "load_s": load_s,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    _run_in_fresh_process(Path(sys.argv[1]), Path(sys.argv[2]))
