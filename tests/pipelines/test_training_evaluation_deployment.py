@@ -1,5 +1,6 @@
 """Training learns, evaluation scores and blesses, deployment registers only what is blessed."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -107,6 +108,7 @@ def _deploy(trained: dict, root: Path, blessing: dict) -> dict:
             "blessing": blessing,
             "data_profile": {"format": 1, "images": 0},
             "model_registry": registry.load(),
+            "run_context": {"actor": "tester@ci", "time": "2026-11-28T00:00:00+00:00"},
             "params:deployment": load_parameters("deployment"),
         },
     )
@@ -124,6 +126,11 @@ def test_deployment_registers_blessed_models_as_new_versions(trained: dict, tmp_
     assert (first["version"], second["version"]) == (1, 2)
     assert list_versions(tmp_path, "classifier") == [1, 2]
     assert read_labels(tmp_path) == {"classifier": {"production": 2}}
+    lineage = json.loads((tmp_path / "classifier/2/assets.extra/lineage.json").read_text())
+    assert lineage["infra_validation"]["passed"] is True
+    assert lineage["infra_validation"]["max_difference"]["serving_default"] <= 1e-4
+    assert lineage["registered_by"] == "tester@ci"
+    assert "saved_model.pb" in lineage["files"]
 
 
 def test_deployment_of_an_unblessed_model_registers_nothing(trained: dict, tmp_path: Path) -> None:

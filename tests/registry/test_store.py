@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import os
+import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 # Kedro replaces every logging handler when kedro.framework.project is first imported;
@@ -17,7 +19,8 @@ import tensorflow as tf
 
 from visionops.datasets.model_registry import ModelRegistryDataset
 from visionops.errors import RegistryError
-from visionops.registry.layout import MODELS_CONFIG, read_labels, snapshot
+from visionops.registry.events import read_events, verify_chain
+from visionops.registry.layout import MODELS_CONFIG, content_digest, read_labels, snapshot
 from visionops.registry.store import Declined, Registration, register
 
 CLASS_NAMES = ("circle", "square", "triangle")
@@ -78,8 +81,12 @@ def test_version_folder_is_a_saved_model_with_lineage(registered: Registered) ->
     """The new version sits at <root>/<model>/<version> with its lineage beside it."""
     assert registered.version_path == registered.root / "digits" / "1"
     assert (registered.version_path / "saved_model.pb").is_file()
-    lineage = registered.version_path / "assets.extra" / "lineage.json"
-    assert json.loads(lineage.read_text()) == LINEAGE
+    lineage = json.loads((registered.version_path / "assets.extra" / "lineage.json").read_text())
+    files = lineage.pop("files")
+    assert lineage == LINEAGE
+    # sha256 of every other file of the version, for `visionops lineage verify`.
+    assert set(files) >= {"saved_model.pb", "variables/variables.index"}
+    assert "assets.extra/lineage.json" not in files
 
 
 def test_production_label_points_at_the_new_version(registered: Registered) -> None:
@@ -149,3 +156,54 @@ def test_dataset_save_registration_shows_in_load(tmp_path: Path) -> None:
     dataset = ModelRegistryDataset(str(tmp_path / "registry"))
     dataset.save(registration(tiny_model(), 4, ("production",)))
     assert dataset.load() == {"digits": {"versions": [4], "labels": {"production": 4}}}
+
+
+def test_registration_is_logged_with_labels_blessing_and_digest(tmp_path: Path) -> None:
+    """Each registration appends a chained event an auditor can check the files against."""
+    model = tiny_model()
+    register(tmp_path, registration(model, 1, ("production",)))
+    blessing = {"blessed": True, "reason": "accuracy 0.93 >= 0.90 and not worse than v1"}
+    blessed = replace(
+        registration(model, 2, ("production", "candidate")), lineage={"blessing": blessing}
+    )
+    path = register(tmp_path, blessed)
+    first, second = read_events(tmp_path, "digits")
+    assert (first["event"], first["version"], first["reason"]) == ("registered", 1, "")
+    assert second["event"] == "registered"
+    assert second["version"] == 2
+    assert second["labels"] == {"production": 2, "candidate": 2}
+    assert second["reason"] == blessing["reason"]
+    assert second["details"]["labels_moved"] == {
+        "production": {"from": 1, "to": 2},
+        "candidate": {"from": None, "to": 2},
+    }
+    assert second["details"]["content_sha256"] == content_digest(path)
+    assert verify_chain(tmp_path, "digits") == []
+
+
+def test_registration_removes_only_stale_staging_folders(tmp_path: Path) -> None:
+    """Leftovers of a registration that died over an hour ago go; a running one's stay."""
+    stale = tmp_path / "digits" / ".staging-dead"
+    fresh = tmp_path / "digits" / ".staging-running"
+    stale_config = tmp_path / ".models.config.abc123"
+    for folder in (stale, fresh):
+        (folder / "variables").mkdir(parents=True)
+    stale_config.write_text("half a config")
+    two_hours_ago = time.time() - 7200
+    for path in (stale, stale_config):
+        os.utime(path, (two_hours_ago, two_hours_ago))
+    register(tmp_path, registration(tiny_model(), 1, ("production",)))
+    assert not stale.exists()
+    assert not stale_config.exists()
+    assert fresh.is_dir()
+    assert snapshot(tmp_path)["digits"]["versions"] == [1]
+
+
+def test_registration_refuses_an_unreadable_log_before_writing(tmp_path: Path) -> None:
+    """A damaged audit log stops the registration before any version is written."""
+    (tmp_path / "digits").mkdir()
+    (tmp_path / "digits" / "events.jsonl").write_text("not an event\n")
+    with pytest.raises(RegistryError, match=r"line 1 of .*events\.jsonl is not an event"):
+        register(tmp_path, registration(tiny_model(), 1, ("production",)))
+    assert snapshot(tmp_path) == {}
+    assert not list(tmp_path.rglob(".staging-*"))

@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-import getpass
-import os
-import socket
 from datetime import UTC, datetime
 from typing import Any
 
 from kedro.io import AbstractDataset
 
-
-def current_actor() -> str:
-    """``$VISIONOPS_ACTOR`` when set (e.g. a CI job's name), else ``user@host``."""
-    named = os.environ.get("VISIONOPS_ACTOR")
-    if named:
-        return named
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = f"uid{os.getuid()}"
-    return f"{user}@{socket.gethostname()}"
+from visionops.registry.events import default_actor
 
 
 class RunContextDataset(AbstractDataset[None, dict[str, Any]]):
@@ -30,7 +17,7 @@ class RunContextDataset(AbstractDataset[None, dict[str, Any]]):
         self.metadata = metadata
 
     def load(self) -> dict[str, Any]:
-        return {"actor": current_actor(), "time": datetime.now(UTC).isoformat(timespec="seconds")}
+        return {"actor": default_actor(), "time": datetime.now(UTC).isoformat(timespec="seconds")}
 
     def save(self, data: None) -> None:
         raise NotImplementedError("the run context is read-only")

@@ -3,12 +3,16 @@
 ::
 
     <root>/models.config                  model_config_list with version_labels
+    <root>/.registry.lock                 held while labels change (models.config + event)
     <root>/<model name>/<version>/        a SavedModel
         assets.extra/lineage.json         what produced this version
+    <root>/<model name>/events.jsonl      the model's hash-chained audit log
+    <root>/<model name>/.staging-<uuid>/  a version being written; never read as a version
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -17,6 +21,10 @@ from visionops.errors import RegistryError
 from visionops.registry.textproto import TextProtoError, fields, parse, quote
 
 MODELS_CONFIG = "models.config"
+LABELS_LOCK = ".registry.lock"
+EVENTS_FILE = "events.jsonl"
+STAGING_PREFIX = ".staging-"
+SAVED_MODEL_FILE = "saved_model.pb"
 LINEAGE_FILE = Path("assets.extra") / "lineage.json"
 # The training data's class counts and intensity histograms: the drift reference.
 DATA_PROFILE_FILE = Path("assets.extra") / "data_profile.json"
@@ -32,6 +40,11 @@ def model_dir(root: Path, model_name: str) -> Path:
 def version_dir(root: Path, model_name: str, version: int) -> Path:
     """The SavedModel folder of one version."""
     return model_dir(root, model_name) / str(version)
+
+
+def events_path(root: Path, model_name: str) -> Path:
+    """The audit log of ``model_name``."""
+    return model_dir(root, model_name) / EVENTS_FILE
 
 
 def list_versions(root: Path, model_name: str) -> list[int]:
@@ -110,6 +123,40 @@ def write_models_config(root: Path, labels: dict[str, dict[str, int]]) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+    fsync_dir(root)
+
+
+def fsync_dir(folder: Path) -> None:
+    """Makes the renames and new entries of ``folder`` survive a power cut."""
+    handle = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)
+
+
+def file_hashes(folder: Path, skip: Path | None = None) -> dict[str, str]:
+    """sha256 of every file under ``folder`` by relative posix path, except ``skip``."""
+    hashes = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        relative = path.relative_to(folder)
+        if skip is not None and relative == skip:
+            continue
+        with path.open("rb") as stream:
+            hashes[relative.as_posix()] = hashlib.file_digest(stream, "sha256").hexdigest()
+    return hashes
+
+
+def content_digest(folder: Path) -> str:
+    """One sha256 over the relative path and contents of every file under ``folder``.
+
+    Recorded when a version is registered, so anyone can check later that no file of
+    it has changed, been added or been removed since.
+    """
+    digest = hashlib.sha256()
+    for relative, file_digest in file_hashes(folder).items():
+        digest.update(f"{relative}\0{file_digest}\n".encode())
+    return digest.hexdigest()
 
 
 def snapshot(root: Path) -> dict[str, dict[str, object]]:

@@ -1,10 +1,12 @@
-"""Registering a model version: written aside, renamed into place, then labelled."""
+"""Registering a model version: written aside, renamed into place, labelled, logged."""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,11 +15,19 @@ from typing import Any
 import keras
 
 from visionops.errors import RegistryError
+from visionops.registry.events import REGISTERED, append_event, exclusive_lock, read_events
 from visionops.registry.export import export_saved_model
+from visionops.registry.infra import InfraCheck, validate_export
 from visionops.registry.layout import (
     DATA_PROFILE_FILE,
+    LABELS_LOCK,
     LINEAGE_FILE,
+    MODELS_CONFIG,
     PRODUCTION,
+    STAGING_PREFIX,
+    content_digest,
+    file_hashes,
+    fsync_dir,
     model_dir,
     read_labels,
     version_dir,
@@ -25,6 +35,10 @@ from visionops.registry.layout import (
 )
 
 logger = logging.getLogger(__name__)
+
+# A registration writes its staging folder in seconds; one untouched for an hour was
+# left by a process that died, and nothing will ever rename it.
+STALE_AFTER_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -41,6 +55,8 @@ class Registration:
         labels: Version labels to point at the new version, e.g. ``("production",)``.
         data_profile: The training data's distribution profile; once this version is
             in production, incoming data is compared with it for drift.
+        infra: What the export must show in a fresh process before it becomes a
+            version (see :mod:`visionops.registry.infra`); None skips the check.
     """
 
     model_name: str
@@ -51,6 +67,7 @@ class Registration:
     lineage: dict[str, Any] = field(default_factory=dict)
     labels: tuple[str, ...] = (PRODUCTION,)
     data_profile: dict[str, Any] | None = None
+    infra: InfraCheck | None = None
 
 
 @dataclass(frozen=True)
@@ -61,46 +78,154 @@ class Declined:
 
 
 def register(root: Path, registration: Registration) -> Path:
-    """Exports the model as a new numbered version and moves its labels to it.
+    """Exports the model as a new numbered version, moves its labels, and logs it.
 
-    The SavedModel is written to a temporary folder beside the versions and renamed
-    into place, so no reader (TF Serving included) ever sees a partial version.
-    ``models.config`` is then replaced atomically.
+    The steps, each safe to be killed in (``kill -9``) at any moment:
+
+    1. The SavedModel and its lineage are written to a hidden ``.staging-<uuid>``
+       folder beside the versions, fsynced, then renamed to ``<version>/`` in one
+       step. A reader (TF Serving included) sees no version or a whole one. Killed
+       here: only a staging folder is left, which no reader takes for a version and
+       the first registration an hour later removes.
+    2. ``models.config`` is replaced atomically with the labels moved. Killed between
+       1 and 2: the version exists but carries no label and no event; the registry
+       is consistent, and the next version is numbered after it.
+    3. A ``registered`` event is appended to the model's audit log, naming the labels
+       moved, the blessing's reason and the digest of the version's files. Killed
+       between 2 and 3: the labels moved without an event; the chain is still intact,
+       and rollback still treats the labelled version as the newest.
+
+    Steps 2 and 3 run under the registry's label lock, so concurrent registrations
+    and promotions never lose each other's labels nor log them out of order.
 
     Returns:
         The new version's folder.
 
     Raises:
-        RegistryError: The version already exists.
+        RegistryError: The version already exists, or ``models.config`` or the model's
+            audit log is unreadable (checked before anything is written).
     """
-    target = version_dir(root, registration.model_name, registration.version)
+    name, version = registration.model_name, registration.version
+    target = version_dir(root, name, version)
     if target.exists():
-        raise RegistryError(
-            f"version {registration.version} of {registration.model_name!r} already exists "
-            f"at {target}; another deployment registered it first, rerun deployment"
-        )
-    parent = model_dir(root, registration.model_name)
+        raise _already_exists(registration, target)
+    parent = model_dir(root, name)
     parent.mkdir(parents=True, exist_ok=True)
-    staging = parent / f".staging-{uuid.uuid4().hex}"
+    remove_leftovers(root, name)
+    # Refuse now, not after the export, when the labels or the log cannot be read.
+    read_labels(root)
+    read_events(root, name)
+    staging = parent / f"{STAGING_PREFIX}{uuid.uuid4().hex}"
     try:
         export_saved_model(
             registration.model, registration.class_names, registration.image_shape, staging
         )
+        lineage = dict(registration.lineage)
+        if registration.infra is not None:
+            checked = parent / f".infra-{uuid.uuid4().hex}"
+            try:
+                lineage["infra_validation"] = validate_export(staging, registration.infra, checked)
+            finally:
+                shutil.rmtree(checked, ignore_errors=True)
+        if registration.data_profile is not None:
+            (staging / DATA_PROFILE_FILE).parent.mkdir(parents=True, exist_ok=True)
+            (staging / DATA_PROFILE_FILE).write_text(json.dumps(registration.data_profile))
+        # Every file but the record itself, for `visionops lineage verify`.
+        lineage["files"] = file_hashes(staging, skip=LINEAGE_FILE)
         lineage_path = staging / LINEAGE_FILE
         lineage_path.parent.mkdir(parents=True, exist_ok=True)
-        lineage_path.write_text(json.dumps(registration.lineage, indent=2, sort_keys=True))
-        if registration.data_profile is not None:
-            (staging / DATA_PROFILE_FILE).write_text(json.dumps(registration.data_profile))
-        staging.rename(target)
+        lineage_path.write_text(json.dumps(lineage, indent=2, sort_keys=True))
+        digest = content_digest(staging)
+        _fsync_tree(staging)
+        try:
+            staging.rename(target)
+        except OSError as error:  # another process renamed its version there first
+            raise _already_exists(registration, target) from error
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    labels = read_labels(root)
-    model_labels = labels.setdefault(registration.model_name, {})
-    for label in registration.labels:
-        model_labels[label] = registration.version
-    write_models_config(root, labels)
-    logger.info(
-        "Registered %s version %d at %s", registration.model_name, registration.version, target
-    )
+    fsync_dir(parent)
+    with exclusive_lock(root / LABELS_LOCK):
+        labels = read_labels(root)
+        model_labels = labels.setdefault(name, {})
+        moved = {
+            label: {"from": model_labels.get(label), "to": version} for label in registration.labels
+        }
+        model_labels.update(dict.fromkeys(registration.labels, version))
+        write_models_config(root, labels)
+        append_event(
+            root,
+            name,
+            REGISTERED,
+            version=version,
+            labels=model_labels,
+            reason=_blessing_reason(registration.lineage),
+            details={"labels_moved": moved, "content_sha256": digest},
+        )
+    logger.info("Registered %s version %d at %s", name, version, target)
     return target
+
+
+def remove_leftovers(
+    root: Path, model_name: str, older_than_s: float = STALE_AFTER_S
+) -> list[Path]:
+    """Removes staging folders and ``models.config`` temporaries that dead processes left.
+
+    Only those untouched for ``older_than_s`` seconds go: a younger one may belong to a
+    registration still running.
+
+    Returns:
+        What was removed.
+    """
+    now = time.time()
+    candidates = [
+        *model_dir(root, model_name).glob(f"{STAGING_PREFIX}*"),
+        *root.glob(f".{MODELS_CONFIG}.*"),
+    ]
+    removed = []
+    for path in candidates:
+        try:
+            age = now - path.stat().st_mtime
+        except FileNotFoundError:  # another registration removed or renamed it just now
+            continue
+        if age < older_than_s:
+            continue
+        logger.warning(
+            "Removing %s, left %.1f hours ago by a registration that did not finish",
+            path,
+            age / 3600,
+        )
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
+
+
+def _already_exists(registration: Registration, target: Path) -> RegistryError:
+    return RegistryError(
+        f"version {registration.version} of {registration.model_name!r} already exists "
+        f"at {target}; another deployment registered it first, rerun deployment"
+    )
+
+
+def _blessing_reason(lineage: dict[str, Any]) -> str:
+    blessing = lineage.get("blessing")
+    reason = blessing.get("reason") if isinstance(blessing, dict) else None
+    return str(reason) if reason else ""
+
+
+def _fsync_tree(folder: Path) -> None:
+    """Flushes every file and folder under ``folder`` to disk.
+
+    The rename then publishes a version whose contents survive a power cut too.
+    """
+    for directory, _subdirectories, files in os.walk(folder):
+        for file_name in files:
+            handle = os.open(Path(directory) / file_name, os.O_RDONLY)
+            try:
+                os.fsync(handle)
+            finally:
+                os.close(handle)
+        fsync_dir(Path(directory))

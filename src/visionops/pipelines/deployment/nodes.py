@@ -5,9 +5,25 @@ from __future__ import annotations
 from typing import Any
 
 import keras
+import numpy as np
 
 from visionops.image_dataset import ImageDataset
+from visionops.registry.infra import InfraCheck
 from visionops.registry.store import Declined, Registration
+
+
+def infra_check(model: keras.Model, test_split: ImageDataset, params: dict[str, Any]) -> InfraCheck:
+    """What the export must show before it is registered: the in-memory model's answers
+    on the first test images, within a tolerance, and a latency bound."""
+    infra = params["infra_validation"]
+    samples = test_split.images[: int(infra["samples"])]
+    expected = np.asarray(model.predict(samples.astype(np.float32), verbose=0))
+    return InfraCheck(
+        samples=samples,
+        expected=expected,
+        tolerance=float(infra["tolerance"]),
+        max_p99_ms=float(infra["max_p99_ms"]),
+    )
 
 
 def register_model(
@@ -17,19 +33,25 @@ def register_model(
     blessing: dict[str, Any],
     data_profile: dict[str, Any],
     model_registry: dict[str, Any],
+    run_context: dict[str, Any],
     params: dict[str, Any],
 ) -> tuple[Registration | Declined, dict[str, Any]]:
     """Decides what to register: the next version of a blessed model, or nothing.
 
+    The registry dataset exports the registration, validates the export in a fresh
+    process (see :mod:`visionops.registry.infra`) and only then makes it a version;
+    a failed infra validation registers nothing and stops the run with the reason.
+
     Args:
         model: The trained model.
-        test_split: Gives the class names and image shape the model serves.
+        test_split: Gives the class names, the image shape and the infra samples.
         metrics: The evaluation metrics, kept in the version's lineage.
         blessing: The evaluation's decision and reason.
         data_profile: The validated data's distribution profile, kept with the version
             as the drift reference for data that arrives while it is in production.
         model_registry: Snapshot of the registry, ``{model: {"versions": [...], ...}}``.
-        params: The ``deployment`` parameters: model_name, labels.
+        run_context: Who deploys, and when.
+        params: The ``deployment`` parameters: model_name, labels, infra_validation.
 
     Returns:
         The registration for the registry dataset, and a deployment report.
@@ -37,7 +59,8 @@ def register_model(
     name = params["model_name"]
     if not blessing["blessed"]:
         reason = f"not deployed: {blessing['reason']}"
-        return Declined(reason=reason), {"model_name": name, "registered": False, "reason": reason}
+        report = {"model_name": name, "registered": False, "reason": reason}
+        return Declined(reason=reason), report
     versions = model_registry.get(name, {}).get("versions", [])
     version = max(versions, default=0) + 1
     labels = tuple(params.get("labels", ()))
@@ -47,9 +70,18 @@ def register_model(
         model=model,
         class_names=test_split.class_names,
         image_shape=test_split.image_shape,
-        lineage={"metrics": metrics, "blessing": blessing, "deployment": dict(params)},
+        lineage={
+            "metrics": metrics,
+            "blessing": blessing,
+            "deployment": {key: value for key, value in params.items()},
+            "class_names": list(test_split.class_names),
+            "image_shape": list(test_split.image_shape),
+            "registered_by": run_context["actor"],
+            "registered_at": run_context["time"],
+        },
         labels=labels,
         data_profile=data_profile,
+        infra=infra_check(model, test_split, params),
     )
     report = {
         "model_name": name,

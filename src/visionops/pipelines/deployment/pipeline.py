@@ -18,6 +18,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "blessing",
                     "data_profile",
                     "model_registry",
+                    "run_context",
                     "params:deployment",
                 ],
                 outputs=["registered_model", "deployment_report"],

@@ -1,0 +1,1 @@
+"""Lineage: what produced each model version, what each data version produced, and proof."""

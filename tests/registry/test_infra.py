@@ -1,0 +1,66 @@
+"""Infra validation: an export that answers differently from its model is not registered."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from visionops.modeling.architectures import build_model
+from visionops.registry.events import read_events
+from visionops.registry.infra import InfraCheck, InfraValidationError
+from visionops.registry.layout import list_versions, read_labels
+from visionops.registry.store import Registration, register
+
+
+def _registration(version: int, infra: InfraCheck) -> Registration:
+    model = build_model("simple_cnn", (8, 8, 1), 3, width=4)
+    return Registration(
+        model_name="digits",
+        version=version,
+        model=model,
+        class_names=("a", "b", "c"),
+        image_shape=(8, 8, 1),
+        infra=infra,
+    )
+
+
+def _samples() -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 256, size=(6, 8, 8, 1), dtype=np.uint8)
+
+
+@pytest.mark.slow
+def test_an_export_matching_its_model_is_registered_with_the_report(tmp_path: Path) -> None:
+    registration = _registration(1, InfraCheck(_samples(), np.zeros((6, 3))))
+    expected = registration.model.predict(_samples().astype(np.float32), verbose=0)
+    registration = Registration(
+        **{**registration.__dict__, "infra": InfraCheck(_samples(), expected)}
+    )
+    register(tmp_path, registration)
+    assert list_versions(tmp_path, "digits") == [1]
+
+
+def test_an_export_whose_outputs_differ_is_not_registered(tmp_path: Path) -> None:
+    wrong = np.full((6, 3), 1 / 3)
+    with pytest.raises(InfraValidationError) as raised:
+        register(tmp_path, _registration(1, InfraCheck(_samples(), wrong, tolerance=1e-4)))
+    message = str(raised.value)
+    assert "serving_default outputs differ from the in-memory model's" in message
+    assert "not registered" in message
+    assert list_versions(tmp_path, "digits") == []
+    assert read_labels(tmp_path) == {}
+    assert read_events(tmp_path, "digits") == []
+    leftovers = (
+        [p.name for p in (tmp_path / "digits").iterdir()] if (tmp_path / "digits").exists() else []
+    )
+    assert leftovers == []
+
+
+def test_a_latency_bound_too_tight_fails(tmp_path: Path) -> None:
+    registration = _registration(1, InfraCheck(_samples(), np.zeros((6, 3))))
+    expected = registration.model.predict(_samples().astype(np.float32), verbose=0)
+    check = InfraCheck(_samples(), expected, max_p99_ms=0.0001)
+    with pytest.raises(InfraValidationError, match="p99 single-image latency"):
+        register(tmp_path, Registration(**{**registration.__dict__, "infra": check}))
+    assert list_versions(tmp_path, "digits") == []
