@@ -10,11 +10,23 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from visionops import __version__
-from visionops.errors import VisionOpsError
-from visionops.registry.layout import snapshot
+from visionops.errors import RegistryError, VisionOpsError
+from visionops.registry.events import read_events, verify_chain
+from visionops.registry.layout import PRODUCTION, snapshot
+from visionops.registry.promotion import (
+    LabelMove,
+    describe_version,
+    history,
+    promote,
+    require_model,
+    resolve_label,
+    rollback,
+)
 
 DEFAULT_REGISTRY = "registry"
 
@@ -34,6 +46,161 @@ def _models_list(args: argparse.Namespace) -> int:
         for version in entry["versions"]:
             tags = f"  [{', '.join(sorted(labels[version]))}]" if labels[version] else ""
             print(f"{name}:{version}{tags}")
+    return 0
+
+
+def _resolve_reference(root: Path, reference: str) -> tuple[str, int | None]:
+    """The model and version named by ``MODEL``, ``MODEL:VERSION`` or ``MODEL@LABEL``."""
+    model, at, label = reference.rpartition("@")
+    if at:
+        return model, resolve_label(root, model, label)
+    model, colon, version = reference.rpartition(":")
+    if not colon:
+        require_model(root, reference)
+        return reference, None
+    if not version.isdigit():
+        raise RegistryError(f"{reference!r}: put a version number after ':', e.g. {model}:3")
+    return model, int(version)
+
+
+def _move(previous: int | None, new: int | None) -> str:
+    return f"{'-' if previous is None else previous} -> {new}"
+
+
+def _describe_event(event: dict[str, Any]) -> str:
+    details = event.get("details") or {}
+    if event.get("event") == "registered":
+        moves = details.get("labels_moved") or {}
+        what = ", ".join(f"{k}: {_move(v.get('from'), v.get('to'))}" for k, v in moves.items())
+    elif "label" in details:
+        what = f"{details['label']}: {_move(details.get('from'), details.get('to'))}"
+    else:
+        what = json.dumps(details, sort_keys=True) if details else ""
+    reason = f" -- {event['reason']}" if event.get("reason") else ""
+    return (
+        f"#{event.get('seq')} {event.get('time')} {event.get('event')} "
+        f"v{event.get('version')} by {event.get('actor')}  {what}{reason}"
+    )
+
+
+def _models_show(args: argparse.Namespace) -> int:
+    root = Path(args.registry)
+    model, version = _resolve_reference(root, args.reference)
+    if version is None:
+        _print_history(model, [asdict(entry) for entry in history(root, model)], args.json)
+        return 0
+    info = describe_version(root, model, version)
+    if args.json:
+        print(json.dumps(info, indent=2, sort_keys=True))
+        return 0
+    registered, content = info["registered"], info["content"]
+    intact = {True: "unchanged since registration", False: "CHANGED since registration"}
+    rows = {
+        "path": info["path"],
+        "size": f"{info['size_bytes'] / 1024:.1f} KiB in {info['files']} files",
+        "registered": (
+            f"{registered['time']} by {registered['actor']}  {registered['reason']}".rstrip()
+            if registered
+            else None
+        ),
+        "content": f"{intact.get(content['intact'], 'no digest logged')} "
+        f"(sha256 {content['current_sha256'][:16]})",
+        "blessing": _describe_blessing(info["lineage"].get("blessing")),
+        "lineage": info["lineage"].get("error"),
+        "metrics": ", ".join(
+            f"{k}={v:.4g}"
+            for k, v in sorted((info["lineage"].get("metrics") or {}).items())
+            if isinstance(v, int | float)
+        ),
+    }
+    tags = f"  [{', '.join(info['labels'])}]" if info["labels"] else ""
+    print(f"{model}:{version}{tags}")
+    for key, value in rows.items():
+        if value:
+            print(f"  {key:<11} {value}")
+    print("  events")
+    for event in info["events"]:
+        print(f"    {_describe_event(event)}")
+    return 0
+
+
+def _describe_blessing(blessing: object) -> str | None:
+    if not isinstance(blessing, dict):
+        return None
+    verdict = "blessed" if blessing.get("blessed") else "NOT blessed"
+    return f"{verdict}: {blessing.get('reason', 'no reason recorded')}"
+
+
+def _print_history(model: str, versions: list[dict[str, Any]], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"model": model, "versions": versions}, indent=2, sort_keys=True))
+        return
+    for entry in versions:
+        notes = []
+        if entry["registered_at"]:
+            notes.append(f"registered {entry['registered_at']} by {entry['registered_by']}")
+        else:
+            notes.append("no registered event")
+        if entry["ever_production"] and PRODUCTION not in entry["labels"]:
+            notes.append("was production")
+        if entry["promotions"]:
+            notes.append(f"{len(entry['promotions'])} label moves")
+        if not entry["exists"]:
+            notes.append("deleted")
+        tags = f"  [{', '.join(entry['labels'])}]" if entry["labels"] else ""
+        print(f"{model}:{entry['version']}{tags}  " + "; ".join(notes))
+
+
+def _print_move(move: LabelMove, as_json: bool, verb: str) -> int:
+    if as_json:
+        print(json.dumps(asdict(move), indent=2, sort_keys=True))
+    elif move.event is None:
+        print(f"{move.model}: {move.label} already points at {move.to_version}; nothing changed")
+    else:
+        print(f"{move.model}: {move.label} {verb} from {move.from_version} to {move.to_version}")
+    return 0
+
+
+def _models_promote(args: argparse.Namespace) -> int:
+    root = Path(args.registry)
+    model, version = _resolve_reference(root, args.reference)
+    if version is None:
+        raise RegistryError(f"say which version to promote: {model}:VERSION or {model}@LABEL")
+    move = promote(root, model, version, args.label, reason=args.reason)
+    return _print_move(move, args.json, "moved")
+
+
+def _models_rollback(args: argparse.Namespace) -> int:
+    move = rollback(Path(args.registry), args.model, args.reason, args.label)
+    return _print_move(move, args.json, "rolled back")
+
+
+def _models_events(args: argparse.Namespace) -> int:
+    root = Path(args.registry)
+    require_model(root, args.model)
+    problems = verify_chain(root, args.model) if args.verify else []
+    try:
+        events = read_events(root, args.model)
+    except RegistryError:
+        if not problems:
+            raise
+        events = []  # the problems below say which lines could not be read
+    if args.json:
+        report = {"model": args.model, "events": events}
+        if args.verify:
+            report |= {"intact": not problems, "problems": problems}
+        print(json.dumps(report, indent=2, sort_keys=True))
+        return 1 if problems else 0
+    for event in events:
+        print(_describe_event(event))
+    if problems:
+        raise RegistryError(
+            f"the events log of {args.model!r} failed verification "
+            f"({len(problems)} problems):\n  " + "\n  ".join(problems)
+        )
+    if args.verify:
+        last = events[-1]["hash"] if events else "none"
+        print(f"chain intact: {len(events)} events, last hash {last}")
     return 0
 
 
@@ -70,6 +237,25 @@ def _params_sync(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # read when TensorFlow loads
+    from visionops.serving.options import ServeOptions
+    from visionops.serving.server import run_server
+
+    run_server(
+        ServeOptions(
+            registry=Path(args.registry),
+            host=args.host,
+            port=args.port,
+            max_batch_size=1 if args.no_batching else args.max_batch_size,
+            batch_timeout_ms=args.batch_timeout_ms,
+            max_body_mb=args.max_body_mb,
+            poll_seconds=args.poll_seconds,
+        )
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every visionops command."""
     parser = argparse.ArgumentParser(
@@ -82,16 +268,41 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"visionops {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    models = commands.add_parser("models", help="inspect the model registry")
+    models = commands.add_parser(
+        "models", help="inspect the model registry, move its labels, audit its log"
+    )
     models_commands = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)
     listing = models_commands.add_parser("list", help="list registered versions and their labels")
-    listing.add_argument(
-        "--registry",
-        default=os.environ.get("VISIONOPS_REGISTRY", DEFAULT_REGISTRY),
-        help="registry root folder (default: $VISIONOPS_REGISTRY or ./registry)",
-    )
-    listing.add_argument("--json", action="store_true", help="print JSON for machines")
     listing.set_defaults(handler=_models_list)
+    showing = models_commands.add_parser(
+        "show", help="a version's folder, labels, lineage and events; or a model's history"
+    )
+    showing.add_argument("reference", metavar="MODEL[:VERSION|@LABEL]")
+    showing.set_defaults(handler=_models_show)
+    promoting = models_commands.add_parser("promote", help="point a label at a version")
+    promoting.add_argument("reference", metavar="MODEL:VERSION|MODEL@LABEL")
+    promoting.set_defaults(handler=_models_promote)
+    rolling_back = models_commands.add_parser(
+        "rollback", help="point a label back at the version it pointed at before"
+    )
+    rolling_back.add_argument("model", metavar="MODEL")
+    rolling_back.set_defaults(handler=_models_rollback)
+    for moving in (promoting, rolling_back):
+        moving.add_argument("--label", default=PRODUCTION, help="default: production")
+        moving.add_argument("--reason", required=True, help="why, for the audit log")
+    event_log = models_commands.add_parser("events", help="print a model's audit log")
+    event_log.add_argument("model", metavar="MODEL")
+    event_log.add_argument(
+        "--verify", action="store_true", help="check the hash chain; exit 1 naming each problem"
+    )
+    event_log.set_defaults(handler=_models_events)
+    for action in (listing, showing, promoting, rolling_back, event_log):
+        action.add_argument(
+            "--registry",
+            default=os.environ.get("VISIONOPS_REGISTRY", DEFAULT_REGISTRY),
+            help="registry root folder (default: $VISIONOPS_REGISTRY or ./registry)",
+        )
+        action.add_argument("--json", action="store_true", help="print JSON for machines")
 
     validate = commands.add_parser(
         "validate",
@@ -129,6 +340,44 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--check", action="store_true", help="exit 1 if params.yaml is stale")
     sync.add_argument("--project-dir", default=".", help="the project folder (default: .)")
     sync.set_defaults(handler=_params_sync)
+
+    serve = commands.add_parser(
+        "serve",
+        help="serve the registry over TensorFlow Serving's REST API",
+        description=(
+            "Serves every model in the registry at /v1/models/... (status, metadata, "
+            ":predict), with /healthz and /metrics, until Ctrl-C or SIGTERM. Labelled "
+            "versions and the latest are loaded; new versions and moved labels are picked "
+            "up while serving, a label moving only once its new version has loaded."
+        ),
+    )
+    serve.add_argument(
+        "--registry",
+        default=os.environ.get("VISIONOPS_REGISTRY", DEFAULT_REGISTRY),
+        help="registry root folder (default: $VISIONOPS_REGISTRY or ./registry)",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
+    serve.add_argument("--port", type=int, default=8501, help="default: 8501")
+    serve.add_argument(
+        "--max-batch-size",
+        type=int,
+        default=32,
+        help="most images merged into one model call; 1 turns micro-batching off (default: 32)",
+    )
+    serve.add_argument("--no-batching", action="store_true", help="same as --max-batch-size 1")
+    serve.add_argument(
+        "--batch-timeout-ms",
+        type=float,
+        default=2.0,
+        help="longest a request waits for others to join its batch (default: 2)",
+    )
+    serve.add_argument(
+        "--max-body-mb", type=float, default=16.0, help="larger bodies get 413 (default: 16)"
+    )
+    serve.add_argument(
+        "--poll-seconds", type=float, default=1.0, help="registry polling period (default: 1)"
+    )
+    serve.set_defaults(handler=_serve)
     return parser
 
 
