@@ -22,6 +22,7 @@ OUTSIDE_DVC = {
     "visionops.datasets.CheckpointDataset",
     "visionops.datasets.ProductionModelDataset",
     "visionops.datasets.RunContextDataset",
+    "visionops.datasets.LineageSourcesDataset",
     "visionops.datasets.ModelRegistryDataset",
     "visionops.datasets.ReferenceProfileDataset",
 }

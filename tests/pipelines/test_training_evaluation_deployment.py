@@ -107,7 +107,14 @@ def _deploy(trained: dict, root: Path, blessing: dict) -> dict:
             "metrics": {"accuracy": 0.95},
             "blessing": blessing,
             "data_profile": {"format": 1, "images": 0},
+            "validation_report": {"success": True, "images": 180, "evaluated": 16, "failed": 0},
+            "training_metadata": trained["training_metadata"],
             "model_registry": registry.load(),
+            "lineage_sources": {
+                "code": {"commit": "abc123", "dirty": False},
+                "stages": {"training": {"deps": {}, "outs": {"data/06_models/model.keras": "f00"}}},
+                "parameters": {"training": {"epochs": 6}},
+            },
             "run_context": {"actor": "tester@ci", "time": "2026-11-28T00:00:00+00:00"},
             "params:deployment": load_parameters("deployment"),
         },
@@ -130,6 +137,10 @@ def test_deployment_registers_blessed_models_as_new_versions(trained: dict, tmp_
     assert lineage["infra_validation"]["passed"] is True
     assert lineage["infra_validation"]["max_difference"]["serving_default"] <= 1e-4
     assert lineage["registered_by"] == "tester@ci"
+    assert lineage["code"] == {"commit": "abc123", "dirty": False}
+    assert lineage["stages"]["training"]["outs"]["data/06_models/model.keras"] == "f00"
+    assert lineage["training"]["weights_sha256"] == trained["training_metadata"]["weights_sha256"]
+    assert lineage["validation"]["success"] is True
     assert "saved_model.pb" in lineage["files"]
 
 

@@ -7,6 +7,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from visionops import __version__
 from visionops.image_dataset import ImageDataset
 from visionops.registry.infra import InfraCheck
 from visionops.registry.store import Declined, Registration
@@ -26,13 +27,49 @@ def infra_check(model: keras.Model, test_split: ImageDataset, params: dict[str, 
     )
 
 
+def lineage_record(
+    metrics: dict[str, Any],
+    blessing: dict[str, Any],
+    validation_report: dict[str, Any],
+    training_metadata: dict[str, Any],
+    lineage_sources: dict[str, Any],
+    run_context: dict[str, Any],
+    test_split: ImageDataset,
+) -> dict[str, Any]:
+    """What produced this version: code, data hashes of every stage, parameters,
+    validation, training, metrics, blessing, who and when (``lineage.json``)."""
+    summary = {
+        key: validation_report.get(key) for key in ("success", "images", "evaluated", "failed")
+    }
+    summary["drift_reference"] = (validation_report.get("drift") or {}).get("reference")
+    summary["quarantined"] = len(validation_report.get("quarantined") or [])
+    return {
+        "format": 1,
+        "code": lineage_sources["code"],
+        "stages": lineage_sources["stages"],
+        "parameters": lineage_sources["parameters"],
+        "validation": summary,
+        "training": training_metadata,
+        "metrics": metrics,
+        "blessing": blessing,
+        "class_names": list(test_split.class_names),
+        "image_shape": list(test_split.image_shape),
+        "registered_by": run_context["actor"],
+        "registered_at": run_context["time"],
+        "versions": {"visionops": __version__, **training_metadata.get("versions", {})},
+    }
+
+
 def register_model(
     model: keras.Model,
     test_split: ImageDataset,
     metrics: dict[str, Any],
     blessing: dict[str, Any],
     data_profile: dict[str, Any],
+    validation_report: dict[str, Any],
+    training_metadata: dict[str, Any],
     model_registry: dict[str, Any],
+    lineage_sources: dict[str, Any],
     run_context: dict[str, Any],
     params: dict[str, Any],
 ) -> tuple[Registration | Declined, dict[str, Any]]:
@@ -49,7 +86,11 @@ def register_model(
         blessing: The evaluation's decision and reason.
         data_profile: The validated data's distribution profile, kept with the version
             as the drift reference for data that arrives while it is in production.
+        validation_report: The data validation summary, kept in the lineage.
+        training_metadata: The training run's weights sha256, devices, versions.
         model_registry: Snapshot of the registry, ``{model: {"versions": [...], ...}}``.
+        lineage_sources: The git commit and dirty flag, dvc.lock's hashes of every
+            stage, and params.yaml.
         run_context: Who deploys, and when.
         params: The ``deployment`` parameters: model_name, labels, infra_validation.
 
@@ -70,15 +111,15 @@ def register_model(
         model=model,
         class_names=test_split.class_names,
         image_shape=test_split.image_shape,
-        lineage={
-            "metrics": metrics,
-            "blessing": blessing,
-            "deployment": {key: value for key, value in params.items()},
-            "class_names": list(test_split.class_names),
-            "image_shape": list(test_split.image_shape),
-            "registered_by": run_context["actor"],
-            "registered_at": run_context["time"],
-        },
+        lineage=lineage_record(
+            metrics,
+            blessing,
+            validation_report,
+            training_metadata,
+            lineage_sources,
+            run_context,
+            test_split,
+        ),
         labels=labels,
         data_profile=data_profile,
         infra=infra_check(model, test_split, params),
