@@ -12,7 +12,9 @@ import yaml
 def git_state(project_dir: Path) -> dict[str, Any]:
     """The commit checked out and whether tracked files differ from it (dirty).
 
-    Returns ``{"commit": None, ...}`` outside a git work tree.
+    dvc.lock does not count: the running ``dvc repro`` itself rewrites it, and what it
+    records is kept in the lineage record's ``stages``. Returns ``{"commit": None, ...}``
+    outside a git work tree.
     """
 
     def git(*args: str) -> str | None:
@@ -31,10 +33,11 @@ def git_state(project_dir: Path) -> dict[str, Any]:
 
     commit = git("rev-parse", "HEAD")
     status = git("status", "--porcelain", "--untracked-files=no")
+    changed = [line for line in (status or "").splitlines() if line[3:].strip() != "dvc.lock"]
     return {
         "commit": commit,
-        "dirty": bool(status) if status is not None else None,
-        "changed_files": status.splitlines()[:20] if status else [],
+        "dirty": bool(changed) if status is not None else None,
+        "changed_files": changed[:20],
         "branch": git("rev-parse", "--abbrev-ref", "HEAD"),
     }
 
