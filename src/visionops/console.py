@@ -238,25 +238,181 @@ def _params_sync(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # read when TensorFlow loads
     from visionops.serving.options import ServeOptions
+
+    options = ServeOptions(  # checked before TensorFlow is imported, so errors come fast
+        registry=Path(args.registry),
+        host=args.host,
+        port=args.port,
+        max_batch_size=1 if args.no_batching else args.max_batch_size,
+        batch_timeout_ms=args.batch_timeout_ms,
+        max_body_mb=args.max_body_mb,
+        poll_seconds=args.poll_seconds,
+    )
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # read when TensorFlow loads
     from visionops.serving.server import run_server
 
-    run_server(
-        ServeOptions(
-            registry=Path(args.registry),
-            host=args.host,
-            port=args.port,
-            max_batch_size=1 if args.no_batching else args.max_batch_size,
-            batch_timeout_ms=args.batch_timeout_ms,
-            max_body_mb=args.max_body_mb,
-            poll_seconds=args.poll_seconds,
-        )
-    )
+    run_server(options)
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _schedule(args: argparse.Namespace) -> int:
+    from visionops.scheduling.command import schedule_command
+
+    return schedule_command(
+        Path(args.project_dir), cron=args.cron, log=args.log, once=args.once, wait=args.wait
+    )
+
+
+def _add_schedule_parser(commands: argparse._SubParsersAction) -> None:
+    """Adds ``visionops schedule`` (its logic lives in visionops.scheduling)."""
+    schedule = commands.add_parser(
+        "schedule",
+        help="retrain on a cron when new data, drift or the model's age asks for it",
+        description=(
+            "Runs in the foreground until SIGTERM or Ctrl-C. On each cron tick it checks "
+            "the triggers of conf/base/scheduling.yml (schedule, new data, drift, model "
+            "age), logs one JSON line per check and decision, and when one fires runs "
+            "'dvc repro' under a lock that keeps two runs of the project apart. A run in "
+            "progress finishes before the scheduler stops; a second signal interrupts it."
+        ),
+    )
+    schedule.add_argument("--project-dir", default=".", help="the project folder (default: .)")
+    schedule.add_argument(
+        "--cron",
+        help="when to check: 5 crontab fields, e.g. '0 3 * * *', or 6 with seconds first, "
+        "e.g. '*/10 * * * * *' for every 10 s (default: cron in scheduling.yml)",
+    )
+    schedule.add_argument(
+        "--log",
+        help="the JSONL run log, relative to the project folder "
+        "(default: log in scheduling.yml, data/08_reporting/schedule.jsonl)",
+    )
+    schedule.add_argument(
+        "--once",
+        action="store_true",
+        help="check once (and retrain if a trigger fires), then exit: 0, or 1 if the "
+        "retrain failed; for cron or a Kubernetes CronJob",
+    )
+    schedule.add_argument(
+        "--wait",
+        action="store_true",
+        help="when another run holds the project's lock, wait for it and check again "
+        "(default: skip this tick)",
+    )
+    schedule.set_defaults(handler=_schedule)
+
+
+def _lineage_show(args: argparse.Namespace) -> int:
+    from visionops.lineage.commands import show_command
+
+    return show_command(Path(args.registry), args.reference, "json" if args.json else args.format)
+
+
+def _lineage_trace(args: argparse.Namespace) -> int:
+    from visionops.lineage.commands import trace_command
+
+    return trace_command(Path(args.registry), args.query, Path(args.project_dir), args.json)
+
+
+def _lineage_verify(args: argparse.Namespace) -> int:
+    from visionops.lineage.commands import verify_command
+
+    if (args.reference is None) == (not args.all):
+        raise VisionOpsError("say what to verify: MODEL, MODEL:VERSION or --all (one of them)")
+    return verify_command(Path(args.registry), args.reference, Path(args.project_dir), args.json)
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    from visionops.lineage.commands import reproduce_command
+
+    return reproduce_command(
+        Path(args.registry),
+        args.reference,
+        Path(args.project_dir),
+        keep=args.keep,
+        allow_dirty=args.allow_dirty,
+        until=args.until,
+        as_json=args.json,
+    )
+
+
+def _add_lineage_parsers(commands: argparse._SubParsersAction) -> None:
+    """Adds ``visionops lineage show|trace|verify`` and ``visionops reproduce``."""
+    lineage = commands.add_parser(
+        "lineage", help="audit where a model came from, what data made what, and proof"
+    )
+    actions = lineage.add_subparsers(dest="lineage_command", metavar="ACTION", required=True)
+    show = actions.add_parser(
+        "show", help="a version's data, validation, parameters, code, metrics and blessing"
+    )
+    show.add_argument("reference", metavar="MODEL[:VERSION|@LABEL]")
+    show.add_argument("--format", choices=("text", "json", "mermaid"), default="text")
+    show.set_defaults(handler=_lineage_show)
+    trace = actions.add_parser("trace", help="every version whose lineage used this data")
+    trace.add_argument("query", metavar="PATH_OR_HASH", help="a file or folder, or 8+ md5 digits")
+    trace.set_defaults(handler=_lineage_trace)
+    verify = actions.add_parser(
+        "verify", help="rehash versions, check the audit log and the DVC data; exit 1 if not"
+    )
+    verify.add_argument("reference", nargs="?", metavar="MODEL[:VERSION]")
+    verify.add_argument("--all", action="store_true", help="every version of every model")
+    verify.set_defaults(handler=_lineage_verify)
+    reproduce = commands.add_parser(
+        "reproduce",
+        help="rerun a version's pipeline from its commit and data; exit 0 if identical",
+    )
+    reproduce.add_argument("reference", metavar="MODEL:VERSION|MODEL@LABEL")
+    reproduce.add_argument("--keep", action="store_true", help="keep the temporary worktree")
+    reproduce.add_argument(
+        "--allow-dirty", action="store_true", help="rerun from the commit of a dirty record"
+    )
+    reproduce.add_argument("--until", metavar="STAGE", help="stop after this stage")
+    reproduce.set_defaults(handler=_reproduce)
+    for action in (show, trace, verify, reproduce):
+        action.add_argument(
+            "--registry",
+            default=os.environ.get("VISIONOPS_REGISTRY", DEFAULT_REGISTRY),
+            help="registry root folder (default: $VISIONOPS_REGISTRY or ./registry)",
+        )
+        action.add_argument("--json", action="store_true", help="print JSON for machines")
+        if action is not show:
+            action.add_argument("--project-dir", default=".", help="the project (default: .)")
+
+
+def _pipelines_export(args: argparse.Namespace) -> int:
+    from visionops.containers.export import export_command
+
+    output = Path(args.output) if args.output else None
+    return export_command(Path(args.project_dir), output, args.image, args.check)
+
+
+def _add_pipelines_parser(commands: argparse._SubParsersAction) -> None:
+    """Adds ``visionops pipelines export`` (its logic lives in visionops.containers)."""
+    pipelines = commands.add_parser(
+        "pipelines", help="the stages as containers: compose, Argo, Airflow, CronJob specs"
+    )
+    actions = pipelines.add_subparsers(dest="pipelines_command", metavar="ACTION", required=True)
+    export = actions.add_parser(
+        "export",
+        help="write pipelines/ from the Kedro pipeline registry",
+        description=(
+            "Writes docker-compose.yml, argo-workflow.yaml, volume.yaml, cronjob.yaml and "
+            "airflow_dag.py: each stage in its own container of the visionops image, in "
+            "the order its datasets impose. With --check, writes nothing and exits 1 if "
+            "any file differs from what would be written."
+        ),
+    )
+    export.add_argument("--output", help="the folder to write (default: <project>/pipelines)")
+    export.add_argument(
+        "--image", help="the image every container runs (default: visionops:latest)"
+    )
+    export.add_argument("--check", action="store_true", help="exit 1 if pipelines/ is stale")
+    export.add_argument("--project-dir", default=".", help="the project folder (default: .)")
+    export.set_defaults(handler=_pipelines_export)
+
+
+def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 -- one statement per option
     """The argument parser of every visionops command."""
     parser = argparse.ArgumentParser(
         prog="visionops",
@@ -378,6 +534,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--poll-seconds", type=float, default=1.0, help="registry polling period (default: 1)"
     )
     serve.set_defaults(handler=_serve)
+
+    _add_schedule_parser(commands)
+    _add_lineage_parsers(commands)
+    _add_pipelines_parser(commands)
     return parser
 
 

@@ -1,0 +1,169 @@
+"""What the triggers look at: the source's hash, its drift, the production version's age.
+
+The parameters are the ones ``dvc repro`` will run with: conf/ (conf/local over
+conf/base) with ``params.yaml`` laid over them, as the project's config loader does.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from visionops.errors import VisionOpsError
+from visionops.params_file import read as read_params_file
+from visionops.project_config import load_config
+from visionops.registry.events import REGISTERED, read_events
+from visionops.registry.layout import PRODUCTION, read_labels, version_dir
+from visionops.scheduling import triggers
+from visionops.scheduling.fingerprint import fingerprint_source
+from visionops.scheduling.settings import ScheduleSettings
+
+DRIFT_REFERENCE_DATASET = "drift_reference"
+DRIFT_CHECKS = ("class_distribution", "intensity")
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One tick's checks, and the source's fingerprint to record if a retrain succeeds."""
+
+    checks: list[triggers.Check]
+    fingerprint: dict[str, Any] | None
+
+
+def merged(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
+    """``overlay`` laid over ``base``: mappings merge key by key, other values replace."""
+    result = dict(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = merged(result[key], value)
+        else:
+            result[key] = value
+    return result
+
+
+def project_parameters(project_dir: Path) -> dict[str, Any]:
+    """The parameters a ``dvc repro`` of the project runs with."""
+    return merged(load_config(project_dir, "parameters"), read_params_file(project_dir) or {})
+
+
+def source_options(project_dir: Path, ingestion: dict[str, Any]) -> tuple[str, str | None, dict]:
+    """The source kind, its absolute path (or None) and the reader options."""
+    path = ingestion.get("path")
+    if path:
+        path = str(Path(project_dir) / path)
+    options = {key: ingestion[key] for key in ("image_size", "channels") if key in ingestion}
+    return str(ingestion.get("source", "digits")), path, options
+
+
+def observe_drift(
+    project_dir: Path, parameters: dict[str, Any], max_distance: float | None
+) -> dict[str, Any]:
+    """Profiles the source and compares it with the drift reference, as data_validation
+    does (same reference choice, bins and value range).
+
+    Args:
+        project_dir: The project folder.
+        parameters: The project's parameters.
+        max_distance: One threshold for every drift check; None keeps the parameters'.
+
+    Returns:
+        :func:`visionops.validation.gate.check_drift`'s report.
+    """
+    from visionops.datasets.reference_profile import ReferenceProfileDataset
+    from visionops.sources import read_source
+    from visionops.validation.drift import distribution_profile
+    from visionops.validation.gate import check_drift, value_range
+
+    params = copy.deepcopy(parameters["data_validation"])
+    drift = params.setdefault("drift", {})
+    if max_distance is not None:
+        for name in DRIFT_CHECKS:
+            if isinstance(drift.get(name), dict):
+                drift[name]["max_distance"] = max_distance
+    dataset = read_source(*source_options(project_dir, parameters.get("ingestion", {})))
+    readable = dataset.readable
+    usable = dataset if readable.all() else dataset.subset(np.flatnonzero(readable))
+    profile = distribution_profile(
+        usable.images,
+        usable.labels,
+        dataset.class_names,
+        value_range=value_range(params),
+        bins=int(drift.get("bins", 32)),
+        chunk_size=int(params.get("chunk_size", 4096)),
+    )
+    entry = load_config(project_dir, "catalog")[DRIFT_REFERENCE_DATASET]
+    reference = ReferenceProfileDataset(
+        registry=str(project_dir / entry["registry"]),
+        model_name=entry["model_name"],
+        pinned=str(project_dir / entry["pinned"]),
+    ).load()
+    return check_drift(profile, reference, params)
+
+
+def registry_location(project_dir: Path) -> tuple[Path, str]:
+    """The registry's root folder and the model name, from the project's globals."""
+    values = load_config(project_dir, "globals")
+    return Path(project_dir) / values["registry_root"], str(values["model_name"])
+
+
+def registered_at(root: Path, model: str, version: int) -> datetime | None:
+    """When ``version`` was registered: its ``registered`` event, else its folder's mtime."""
+    for event in reversed(read_events(root, model)):
+        if event.get("event") == REGISTERED and event.get("version") == version:
+            return datetime.fromisoformat(event["time"])
+    folder = version_dir(root, model, version)
+    if folder.is_dir():
+        return datetime.fromtimestamp(folder.stat().st_mtime, UTC)
+    return None
+
+
+def observe_model_age(project_dir: Path, now: datetime, max_age_days: float) -> triggers.Check:
+    """The model-age trigger's verdict on the project's production version."""
+    root, model = registry_location(project_dir)
+    version = read_labels(root).get(model, {}).get(PRODUCTION)
+    when = registered_at(root, model, version) if version is not None else None
+    return triggers.model_age_check(model, version, when, now, max_age_days)
+
+
+def evaluate(
+    settings: ScheduleSettings, last_fingerprint: dict[str, Any] | None, now: datetime
+) -> Evaluation:
+    """Runs every check once. A check that cannot look (a missing source, a bad
+    parameter) says so and does not fire; the others still decide."""
+    project = settings.project_dir
+    checks = [triggers.schedule_check(settings.retrain_on_schedule, settings.cron)]
+    fingerprint = parameters = None
+    try:
+        parameters = project_parameters(project)
+        fingerprint = fingerprint_source(project, parameters.get("ingestion", {})).as_dict()
+    except (VisionOpsError, OSError) as error:
+        checks.append(triggers.failed(triggers.NEW_DATA, error))
+    else:
+        checks.append(
+            triggers.new_data_check(fingerprint, last_fingerprint)
+            if settings.enabled(triggers.NEW_DATA)
+            else triggers.disabled(triggers.NEW_DATA)
+        )
+    if not settings.enabled(triggers.DRIFT):
+        checks.append(triggers.disabled(triggers.DRIFT))
+    else:
+        try:
+            if parameters is None:  # the new-data check above says why
+                parameters = project_parameters(project)
+            report = observe_drift(project, parameters, settings.drift_max_distance)
+            checks.append(triggers.drift_check(report))
+        except (VisionOpsError, OSError, KeyError, ValueError) as error:
+            checks.append(triggers.failed(triggers.DRIFT, error))
+    if not settings.enabled(triggers.MODEL_AGE):
+        checks.append(triggers.disabled(triggers.MODEL_AGE))
+    else:
+        try:
+            checks.append(observe_model_age(project, now, settings.max_model_age_days))
+        except (VisionOpsError, OSError, KeyError, ValueError) as error:
+            checks.append(triggers.failed(triggers.MODEL_AGE, error))
+    return Evaluation(checks, fingerprint)
