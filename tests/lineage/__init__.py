@@ -1,0 +1,1 @@
+"""Tests of visionops.lineage: show, trace, verify, reproduce."""

@@ -1,0 +1,165 @@
+"""Synthetic registered versions with full lineage records, built without TensorFlow.
+
+Shared by the tests and ``benchmarks/lineage_trace.py``. A version is written as
+``store.register`` writes one (SavedModel stand-in files, ``lineage.json`` with the
+sha256 of every other file, labels moved, a ``registered`` event with the content
+digest), only without the export.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from visionops.registry.events import REGISTERED, append_event
+from visionops.registry.layout import (
+    DATA_PROFILE_FILE,
+    LINEAGE_FILE,
+    SAVED_MODEL_FILE,
+    content_digest,
+    file_hashes,
+    read_labels,
+    version_dir,
+    write_models_config,
+)
+
+ACTOR = "auditor-test@ci"
+RAW = "data/02_intermediate/raw_dataset.npz"
+VALIDATED = "data/03_primary/validated_dataset.npz"
+SPLITS = ("data/05_model_input/train.npz", "data/05_model_input/val.npz")
+TEST_SPLIT = "data/05_model_input/test.npz"
+MODEL_FILE = "data/06_models/model.keras"
+METRICS = "data/08_reporting/metrics.json"
+SOURCE = "data/01_raw/digits.npz"
+WEIGHTS_FILE = "variables/variables.data-00000-of-00001"
+
+
+def md5_of(text: str) -> str:
+    """A stand-in md5, the same for the same text."""
+    return hashlib.md5(text.encode()).hexdigest()
+
+
+def record(seed: str, raw_md5: str | None = None, **changes: Any) -> dict[str, Any]:
+    """A lineage record as the deployment stage writes it, every field present.
+
+    Args:
+        seed: Makes the hashes of every output but the raw dataset distinct.
+        raw_md5: The raw dataset's md5 (default: derived from ``seed``).
+        changes: Top-level fields to replace.
+    """
+    raw = raw_md5 or md5_of(f"{seed}:raw")
+    train, val = (md5_of(f"{seed}:{path}") for path in SPLITS)
+    test, model, metrics = (md5_of(f"{seed}:{p}") for p in (TEST_SPLIT, MODEL_FILE, METRICS))
+    params = {"ingestion.source": "npz", "ingestion.path": SOURCE}
+    stages = {
+        "ingestion": {
+            "deps": {SOURCE: md5_of(f"{seed}:source"), "src/visionops/sources": "5" * 32 + ".dir"},
+            "outs": {RAW: raw, "data/08_reporting/ingestion.json": md5_of(f"{seed}:ij")},
+            "params": {"params.yaml": params},
+        },
+        "data_validation": {"deps": {RAW: raw}, "outs": {VALIDATED: raw}, "params": {}},
+        "data_processing": {
+            "deps": {VALIDATED: raw},
+            "outs": {SPLITS[0]: train, SPLITS[1]: val, TEST_SPLIT: test},
+            "params": {"params.yaml": {"data_processing.seed": 42}},
+        },
+        "training": {
+            "deps": {SPLITS[0]: train, SPLITS[1]: val},
+            "outs": {MODEL_FILE: model},
+            "params": {"params.yaml": {"training.epochs": 40}},
+        },
+        "evaluation": {"deps": {MODEL_FILE: model, TEST_SPLIT: test}, "outs": {METRICS: metrics}},
+        # Written by the run before, as in a real record: not this version's data.
+        "deployment": {"deps": {METRICS: md5_of("the run before")}, "outs": {}},
+    }
+    full = {
+        "format": 1,
+        "code": {
+            "commit": "c0ffee" + "0" * 34,
+            "dirty": False,
+            "changed_files": [],
+            "branch": "main",
+        },
+        "stages": stages,
+        "parameters": {
+            "ingestion": {"source": "npz", "path": SOURCE, "channels": 3},
+            "training": {"epochs": 40, "seed": 42},
+        },
+        "validation": {
+            "success": True,
+            "images": 1797,
+            "evaluated": 16,
+            "failed": 0,
+            "drift_reference": None,
+            "quarantined": 2,
+        },
+        "training": {
+            "weights_sha256": hashlib.sha256(seed.encode()).hexdigest(),
+            "epochs_run": 40,
+            "epochs_requested": 40,
+            "best_epoch": 38,
+            "seed": 42,
+            "deterministic": True,
+            "devices": ["/device:CPU:0"],
+            "strategy": "default",
+            "precision": "float32",
+            "wall_seconds": 8.4,
+            "versions": {"tensorflow": "2.21.0"},
+        },
+        "metrics": {"accuracy": 0.9925, "macro_f1": 0.9911, "test_images": 270},
+        "blessing": {
+            "blessed": True,
+            "reason": "blessed: test accuracy 0.9925 meets the minimum 0.9000",
+            "checks": [],
+            "forced": None,
+        },
+        "class_names": [str(digit) for digit in range(10)],
+        "image_shape": [8, 8, 1],
+        "registered_by": "trainer@build-7",
+        "registered_at": "2026-03-02T10:15:00+00:00",
+        "versions": {"visionops": "0.1.0", "tensorflow": "2.21.0"},
+    }
+    return full | changes
+
+
+def add_version(
+    root: Path,
+    model: str,
+    version: int,
+    lineage: dict[str, Any] | None,
+    labels: tuple[str, ...] = (),
+    hash_files: bool = True,
+) -> Path:
+    """Registers a stand-in version with ``lineage`` (none written when ``None``).
+
+    ``hash_files=False`` leaves out ``files``, as records written before it was added.
+    """
+    path = version_dir(root, model, version)
+    (path / "variables").mkdir(parents=True)
+    (path / SAVED_MODEL_FILE).write_bytes(b"stand-in SavedModel " + str(version).encode())
+    (path / WEIGHTS_FILE).write_bytes(bytes(range(256)) * 4)
+    (path / DATA_PROFILE_FILE).parent.mkdir(parents=True)
+    (path / DATA_PROFILE_FILE).write_text(json.dumps({"images": 1797}))
+    if lineage is not None:
+        written = {**lineage}
+        if hash_files:
+            written["files"] = file_hashes(path, skip=LINEAGE_FILE)
+        (path / LINEAGE_FILE).write_text(json.dumps(written, indent=2, sort_keys=True))
+    all_labels = read_labels(root)
+    model_labels = all_labels.setdefault(model, {})
+    moved = {label: {"from": model_labels.get(label), "to": version} for label in labels}
+    model_labels.update(dict.fromkeys(labels, version))
+    write_models_config(root, all_labels)
+    append_event(
+        root,
+        model,
+        REGISTERED,
+        version=version,
+        labels=model_labels,
+        reason=((lineage or {}).get("blessing") or {}).get("reason", ""),
+        details={"labels_moved": moved, "content_sha256": content_digest(path)},
+        actor=ACTOR,
+    )
+    return path
