@@ -1,0 +1,43 @@
+"""Errors a client of the server can cause, each with the HTTP status it is answered with."""
+
+from __future__ import annotations
+
+from visionops.errors import VisionOpsError
+
+
+class ServingError(VisionOpsError):
+    """A request the server cannot answer; ``status_code`` is the HTTP status to send."""
+
+    status_code = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequestError(ServingError):
+    """The request body or its values are malformed or do not fit the signature (400)."""
+
+    status_code = 400
+
+
+class ModelInputError(BadRequestError):
+    """The model itself rejected an input that passed validation, e.g. undecodable image bytes."""
+
+
+class NotFoundError(ServingError):
+    """No such model, version, label or endpoint (404)."""
+
+    status_code = 404
+
+
+class PayloadTooLargeError(ServingError):
+    """The request body is larger than the server accepts (413)."""
+
+    status_code = 413
+
+
+class ClientGoneError(ServingError):
+    """The client disconnected before its request was read; counted as 499, as nginx does."""
+
+    status_code = 499

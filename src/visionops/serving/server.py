@@ -1,0 +1,55 @@
+"""Running the model server in the foreground with uvicorn."""
+
+from __future__ import annotations
+
+import logging
+import signal
+from types import FrameType
+
+import uvicorn
+
+from visionops.serving.api import create_app
+from visionops.serving.options import ServeOptions
+
+logger = logging.getLogger(__name__)
+
+
+def _stopped(signum: int, frame: FrameType | None) -> None:
+    logger.info("Stopped by %s", signal.Signals(signum).name)
+
+
+def run_server(options: ServeOptions) -> None:
+    """Serves the registry until SIGINT or SIGTERM, then shuts down cleanly and returns.
+
+    Requests in progress are finished (for up to 10 s) before the process stops.
+
+    Loads what the registry serves before listening, so the first request finds the
+    models there; ``/healthz`` says 503 while no version is loaded.
+    """
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    config = uvicorn.Config(
+        create_app(options),
+        host=options.host,
+        port=options.port,
+        access_log=False,  # one log line per request would cost more than a prediction
+        log_level="info",
+        timeout_graceful_shutdown=10,
+    )
+    server = uvicorn.Server(config)
+    logger.info(
+        "visionops serve: TF Serving REST API at http://%s:%d/v1/models/ (batching %s)",
+        options.host,
+        options.port,
+        f"up to {options.max_batch_size}" if options.max_batch_size > 1 else "off",
+    )
+    # Once shut down, uvicorn raises the stopping signal again so that its default action
+    # applies (a KeyboardInterrupt traceback, or death by SIGTERM); these handlers take
+    # it instead, so that a clean stop returns and the command exits 0.
+    previous = {sig: signal.signal(sig, _stopped) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        server.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,191 @@
+"""What the API does for each request: look up the model, validate, predict, answer.
+
+:class:`ServingApp` holds the server's state (the catalog of loaded versions, the
+registry watcher, the predictor and the metrics) and turns every outcome, errors
+included, into a JSON response and a metrics sample.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from starlette.requests import ClientDisconnect
+
+from visionops.serving.batching import Predictor
+from visionops.serving.encoding import encode_outputs
+from visionops.serving.errors import (
+    ClientGoneError,
+    NotFoundError,
+    PayloadTooLargeError,
+    ServingError,
+)
+from visionops.serving.metrics import Metrics
+from visionops.serving.models import Catalog, LoadedVersion, ModelState
+from visionops.serving.options import ServeOptions
+from visionops.serving.payload import parse_predict_body, request_arrays
+from visionops.serving.watcher import RegistryWatcher
+
+logger = logging.getLogger(__name__)
+
+# Bodies up to this size are parsed on the event loop; larger ones in a thread.
+INLINE_PARSE_BYTES = 256 * 1024
+
+
+def json_response(status_code: int, body: Any) -> Response:
+    """A compact JSON response."""
+    content = json.dumps(body, separators=(",", ":")).encode()
+    return Response(content, status_code=status_code, media_type="application/json")
+
+
+def error_response(
+    status_code: int, message: str, headers: dict[str, str] | None = None
+) -> Response:
+    """TF Serving's error body: ``{"error": message}``."""
+    response = json_response(status_code, {"error": message})
+    response.headers.update(headers or {})
+    return response
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 once it is known to exceed ``limit`` bytes."""
+    refusal = f"this server accepts request bodies of at most {limit} bytes (--max-body-mb)"
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLargeError(f"the request body is {declared} bytes; {refusal}")
+    chunks, size = [], 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size <= limit:
+                chunks.append(chunk)
+            elif size > 4 * limit:
+                # Past the limit, read on (and drop) a little, so that the client gets to
+                # read the 413 rather than a connection reset; then give up on it.
+                break
+    except ClientDisconnect as error:
+        raise ClientGoneError("the client disconnected before sending the whole body") from error
+    if size > limit:
+        raise PayloadTooLargeError(f"the request body is over {limit} bytes; {refusal}")
+    return b"".join(chunks)
+
+
+class ServingApp:
+    """The state behind the routes: catalog, watcher, predictor and metrics."""
+
+    def __init__(self, options: ServeOptions) -> None:
+        self.options = options
+        self.catalog = Catalog()
+        self.watcher = RegistryWatcher(options.registry, self.catalog, options.poll_seconds)
+        self.metrics = Metrics()
+        self.predictor = Predictor(
+            options.max_batch_size, options.batch_timeout_ms / 1000, self._observe_batch
+        )
+
+    def _observe_batch(self, version: LoadedVersion, signature: str, size: int) -> None:
+        self.metrics.observe_batch(version.model_name, version.version, signature, size)
+
+    async def handle(
+        self, method: str, name: str, work: Callable[[ModelState], Awaitable[tuple[Any, Any]]]
+    ) -> Response:
+        """Runs ``work`` on model ``name``; answers errors as JSON and records metrics.
+
+        ``work`` returns the version that answered and the response body.
+        """
+        started = time.perf_counter()
+        model, version, code = "", "", 200
+        try:
+            state = self.catalog.get(name)
+            model = name
+            answered, body = await work(state)
+            version = str(answered)
+            return json_response(200, body)
+        except ServingError as error:
+            code = error.status_code
+            return error_response(code, error.message)
+        except Exception:
+            code = 500
+            logger.exception("Internal error answering %s for model %r", method, name)
+            return error_response(
+                500, f"internal server error while answering {method}; see the log"
+            )
+        finally:
+            elapsed = time.perf_counter() - started
+            self.metrics.observe_request(model, version, method, code, elapsed)
+
+    async def status(self, state: ModelState, version: int | None, label: str | None) -> Any:
+        """The ``model_version_status`` of one version, or of every known one."""
+        if version is None and label is None:
+            statuses = [state.statuses[v] for v in sorted(state.statuses)]
+            return "", {"model_version_status": [s.to_json() for s in statuses]}
+        if label is not None:
+            version = state.resolve(label=label).version
+        if version not in state.statuses:
+            known = sorted(state.statuses) or "none"
+            raise NotFoundError(
+                f"model {state.name!r} has no version {version} loaded or loading; "
+                f"known versions: {known} (the server loads labelled versions and the latest)"
+            )
+        return version, {"model_version_status": [state.statuses[version].to_json()]}
+
+    async def metadata(self, state: ModelState, version: int | None, label: str | None) -> Any:
+        """The model spec and signature definitions of the version a request names."""
+        loaded = state.resolve(version, label)
+        spec = {"name": state.name, "signature_name": "", "version": str(loaded.version)}
+        return loaded.version, {"model_spec": spec, "metadata": loaded.metadata()}
+
+    async def predict(
+        self, request: Request, state: ModelState, version: int | None, label: str | None
+    ) -> Any:
+        """Validates a predict body and answers it from the version it names."""
+        loaded = state.resolve(version, label)
+        body = await _read_body(request, self.options.max_body_bytes)
+        if len(body) > INLINE_PARSE_BYTES:
+            parsed = await asyncio.to_thread(parse_predict_body, body)
+        else:
+            parsed = parse_predict_body(body)
+        signature = loaded.signature(parsed.signature_name)
+        arrays, size = request_arrays(parsed, signature)
+        outputs = await self.predictor.predict(loaded, signature.name, arrays, size)
+        return loaded.version, encode_outputs(outputs, signature, parsed.row_format)
+
+    def health(self) -> Response:
+        """200 with every model's versions and labels if any version is loaded, else 503."""
+        models = self.catalog.snapshot()
+        report = {
+            name: {
+                "versions": {str(v): s.state for v, s in sorted(state.statuses.items())},
+                "labels": dict(state.labels),
+                "default_version": state.default_version(),
+            }
+            for name, state in sorted(models.items())
+        }
+        ready = any(state.loaded for state in models.values())
+        return json_response(
+            200 if ready else 503, {"status": "ok" if ready else "unavailable", "models": report}
+        )
+
+    @asynccontextmanager
+    async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
+        """Loads what the registry serves before taking requests; polls it while serving."""
+        await asyncio.to_thread(self.watcher.poll)
+        # TensorFlow and a loaded model leave ~400,000 long-lived objects; a full garbage
+        # collection walks them all and stalls every request for ~250 ms (the p99 of the
+        # load benchmark showed it). Freezing moves them out of its reach; versions
+        # loaded later are collected as usual.
+        gc.freeze()
+        loaded = {name: sorted(s.loaded) for name, s in self.catalog.snapshot().items()}
+        logger.info("Serving %s from %s", loaded or "no models yet", self.options.registry)
+        self.watcher.start()
+        try:
+            yield
+        finally:
+            self.watcher.stop()
+            self.predictor.close()

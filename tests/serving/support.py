@@ -1,0 +1,129 @@
+"""Helpers of the model server tests: the test model's shape, a server process and client."""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+MODEL = "digits"
+IMAGE_SHAPE = (8, 8, 1)
+CLASS_NAMES = ("zero", "one", "two")
+STARTUP_SECONDS = 120
+
+
+@dataclass(frozen=True)
+class Reply:
+    """An HTTP response: status, headers (lower-case names) and body."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        """The body parsed as JSON."""
+        return json.loads(self.body)
+
+
+class Server:
+    """A ``visionops serve`` subprocess and a small HTTP client for it."""
+
+    def __init__(self, registry: Path, log_path: Path, *options: str) -> None:
+        self.registry = registry
+        self.log_path = log_path
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        command = [sys.executable, "-m", "visionops", "serve", "--registry", str(registry)]
+        command += ["--port", str(self.port), *options]
+        with log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+            )
+
+    @property
+    def log(self) -> str:
+        """Everything the server printed so far."""
+        return self.log_path.read_text(errors="replace")
+
+    def wait_until_listening(self) -> None:
+        """Blocks until the server answers /healthz (with any status)."""
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"the server exited early:\n{self.log[-3000:]}")
+            try:
+                self.request("GET", "/healthz", timeout=2)
+                return
+            except OSError:
+                time.sleep(0.2)
+        raise AssertionError(f"the server did not answer in {STARTUP_SECONDS} s:\n{self.log}")
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: float = 30,
+    ) -> Reply:
+        """Sends one request on a new connection and reads the whole response."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            connection.request(method, path, body=body, headers=headers or {})
+            response = connection.getresponse()
+            return Reply(
+                response.status,
+                {name.lower(): value for name, value in response.getheaders()},
+                response.read(),
+            )
+        finally:
+            connection.close()
+
+    def get(self, path: str) -> Reply:
+        """GET ``path``."""
+        return self.request("GET", path)
+
+    def post(self, path: str, document: Any) -> Reply:
+        """POST ``document`` as JSON to ``path``."""
+        body = json.dumps(document).encode()
+        return self.request("POST", path, body, {"Content-Type": "application/json"})
+
+    def stop(self) -> int:
+        """Sends SIGTERM and returns the exit status (killing it after 30 s)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+def images(count: int, seed: int = 0) -> np.ndarray:
+    """Random uint8 digits-shaped images, ``[count, 8, 8, 1]``."""
+    return np.random.default_rng(seed).integers(0, 256, (count, *IMAGE_SHAPE), dtype=np.uint8)
+
+
+def png_b64(image: np.ndarray) -> str:
+    """One ``[H, W, 1]`` uint8 image as a base64 PNG, encoded without TensorFlow."""
+    buffer = io.BytesIO()
+    Image.fromarray(image[:, :, 0], mode="L").save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
