@@ -64,3 +64,19 @@ benchmarks: venv
 
 clean:
 	rm -rf $(VENV) data/0*/* registry .pytest_cache
+
+# Containers (Dockerfile, scripts/): `make image` builds visionops:latest, starting a
+# Docker engine and making a local base image when none can be pulled; `make pipelines`
+# regenerates pipelines/ (compose, Argo, CronJob, Airflow) from the Kedro pipelines.
+# `make test` runs the container tests too (tests/container/, marked `container`);
+# `make test-container` runs only them.
+.PHONY: image pipelines test-container
+
+image:
+	scripts/build-image.sh visionops:latest
+
+pipelines: venv
+	$(BIN)/visionops pipelines export
+
+test-container: venv
+	$(BIN)/pytest -m container

@@ -119,6 +119,8 @@ def write_models_config(root: Path, labels: dict[str, dict[str, int]]) -> None:
             stream.write(render_models_config(root, labels))
             stream.flush()
             os.fsync(stream.fileno())
+        # mkstemp makes the file private; a server running as another user must read it.
+        os.chmod(temporary, 0o644)
         os.replace(temporary, root / MODELS_CONFIG)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

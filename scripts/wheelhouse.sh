@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Fills build/wheelhouse/ with a wheel for every line of requirements.lock (plus the
+# setuptools and wheel that pip freeze leaves out), so that `docker build` installs with
+# `pip --no-index` and needs no network and no CA inside the build.
+#
+#   scripts/wheelhouse.sh [DIR]          # default DIR: build/wheelhouse
+#
+# Runs pip on this host with its own index, proxy and CA settings (pip's cache makes
+# a second run, or one after `make venv`, quick). Wheels are for CPython 3.11 on
+# x86_64 glibc Linux, what both python:3.11-slim and Debian 12 run; a package that
+# ships only an sdist is built into a wheel here. Does nothing when DIR already
+# matches requirements.lock.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DIR=${1:-build/wheelhouse}
+# What `pip freeze` leaves out of the lock: the project's build backend
+# (pyproject.toml [build-system]) and wheel, which astunparse declares it needs.
+BUILD_REQUIREMENTS="setuptools==80.9.0 wheel==0.45.1"
+PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3)}
+STAMP="$DIR/.requirements.sha256"
+want=$( { cat requirements.lock; echo "$BUILD_REQUIREMENTS"; } | sha256sum | cut -d' ' -f1)
+
+if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
+    echo "$DIR"
+    exit 0
+fi
+"$PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11) and "wheelhouse: needs Python 3.11, got " + sys.version.split()[0])'
+rm -rf "$DIR"
+mkdir -p "$DIR"
+echo "wheelhouse: building $DIR from requirements.lock" >&2
+log=$(mktemp)
+if ! "$PYTHON" -m pip wheel --disable-pip-version-check --no-deps \
+    --wheel-dir "$DIR" -r requirements.lock $BUILD_REQUIREMENTS >"$log" 2>&1; then
+    tail -n 30 "$log" >&2
+    rm -f "$log"
+    exit 1
+fi
+rm -f "$log"
+printf '%s\n' $BUILD_REQUIREMENTS >"$DIR/build-requirements.txt"
+echo "$want" >"$STAMP"
+echo "wheelhouse: $(ls "$DIR"/*.whl | wc -l) wheels, $(du -sh "$DIR" | cut -f1)" >&2
+echo "$DIR"
