@@ -13,16 +13,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from visionops.registry.events import REGISTERED, append_event
+from visionops.registry.events import record_version
 from visionops.registry.layout import (
     DATA_PROFILE_FILE,
     LINEAGE_FILE,
     SAVED_MODEL_FILE,
     content_digest,
     file_hashes,
-    read_labels,
     version_dir,
-    write_models_config,
 )
 
 ACTOR = "auditor-test@ci"
@@ -147,19 +145,6 @@ def add_version(
         if hash_files:
             written["files"] = file_hashes(path, skip=LINEAGE_FILE)
         (path / LINEAGE_FILE).write_text(json.dumps(written, indent=2, sort_keys=True))
-    all_labels = read_labels(root)
-    model_labels = all_labels.setdefault(model, {})
-    moved = {label: {"from": model_labels.get(label), "to": version} for label in labels}
-    model_labels.update(dict.fromkeys(labels, version))
-    write_models_config(root, all_labels)
-    append_event(
-        root,
-        model,
-        REGISTERED,
-        version=version,
-        labels=model_labels,
-        reason=((lineage or {}).get("blessing") or {}).get("reason", ""),
-        details={"labels_moved": moved, "content_sha256": content_digest(path)},
-        actor=ACTOR,
-    )
+    reason = ((lineage or {}).get("blessing") or {}).get("reason", "")
+    record_version(root, model, version, labels, reason, content_digest(path), actor=ACTOR)
     return path

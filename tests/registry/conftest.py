@@ -8,14 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from visionops.registry.events import REGISTERED, append_event
+from visionops.registry.events import record_version
 from visionops.registry.layout import (
     LINEAGE_FILE,
     SAVED_MODEL_FILE,
     content_digest,
-    read_labels,
     version_dir,
-    write_models_config,
 )
 
 MODEL = "digits"
@@ -33,20 +31,8 @@ def _add_version(
     blessing = {"blessed": True, "reason": f"v{version} accuracy 0.9{version} >= 0.90"}
     lineage = {"metrics": {"accuracy": 0.9 + version / 100}, "blessing": blessing}
     (path / LINEAGE_FILE).write_text(json.dumps(lineage))
-    all_labels = read_labels(root)
-    model_labels = all_labels.setdefault(model, {})
-    moved = {label: {"from": model_labels.get(label), "to": version} for label in labels}
-    model_labels.update(dict.fromkeys(labels, version))
-    write_models_config(root, all_labels)
-    append_event(
-        root,
-        model,
-        REGISTERED,
-        version=version,
-        labels=model_labels,
-        reason=blessing["reason"],
-        details={"labels_moved": moved, "content_sha256": content_digest(path)},
-        actor=ACTOR,
+    record_version(
+        root, model, version, labels, blessing["reason"], content_digest(path), actor=ACTOR
     )
     return path
 

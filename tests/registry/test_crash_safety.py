@@ -40,7 +40,7 @@ REGISTERING_FOREVER = """
 import sys, time
 from pathlib import Path
 from visionops.modeling.architectures import build_model
-from visionops.registry import store
+from visionops.registry import events, store
 from visionops.registry.layout import list_versions
 
 root, pause_before, marker = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
@@ -54,9 +54,14 @@ def pausing(step, function):
         return function(*args, **kwargs)
     return paused
 
-# content_digest runs once the staging folder is complete, just before the rename.
-for step in ("content_digest", "write_models_config", "append_event"):
-    setattr(store, step, pausing(step, getattr(store, step)))
+# content_digest runs once the staging folder is complete, just before the rename;
+# labelling and logging happen in events.record_version.
+for module, step in (
+    (store, "content_digest"),
+    (events, "write_models_config"),
+    (events, "append_event"),
+):
+    setattr(module, step, pausing(step, getattr(module, step)))
 model = build_model("simple_cnn", (8, 8, 1), 3, width=4)
 while True:
     version = max(list_versions(root, "digits"), default=0) + 1

@@ -28,14 +28,20 @@ import json
 import logging
 import os
 import socket
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from visionops.errors import RegistryError
-from visionops.registry.layout import events_path, fsync_dir
+from visionops.registry.layout import (
+    LABELS_LOCK,
+    events_path,
+    fsync_dir,
+    read_labels,
+    write_models_config,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -290,3 +296,44 @@ def _tail(stream: BinaryIO) -> tuple[bytes, int, int]:
 def _read_from(stream: BinaryIO, offset: int) -> bytes:
     stream.seek(offset)
     return stream.read()
+
+
+def record_version(
+    root: Path,
+    model: str,
+    version: int,
+    labels: Sequence[str],
+    reason: str,
+    digest: str,
+    actor: str | None = None,
+) -> None:
+    """Moves ``labels`` to a version already in place and logs its ``registered`` event.
+
+    The last step of ``store.register``, under the registry-wide lock so that
+    concurrent registrations neither lose a label move nor fork the audit log.
+
+    Args:
+        root: The registry's root folder.
+        model: The model's name.
+        version: The version, renamed into place already.
+        labels: Labels to point at it, e.g. ``("production",)``.
+        reason: Why it was registered (the blessing's reason).
+        digest: ``layout.content_digest`` of the version's files.
+        actor: Who registers it; :func:`default_actor` when None.
+    """
+    with exclusive_lock(root / LABELS_LOCK):
+        all_labels = read_labels(root)
+        model_labels = all_labels.setdefault(model, {})
+        moved = {label: {"from": model_labels.get(label), "to": version} for label in labels}
+        model_labels.update(dict.fromkeys(labels, version))
+        write_models_config(root, all_labels)
+        append_event(
+            root,
+            model,
+            REGISTERED,
+            version=version,
+            labels=model_labels,
+            reason=reason,
+            details={"labels_moved": moved, "content_sha256": digest},
+            actor=actor,
+        )

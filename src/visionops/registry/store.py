@@ -15,12 +15,11 @@ from typing import Any
 import keras
 
 from visionops.errors import RegistryError
-from visionops.registry.events import REGISTERED, append_event, exclusive_lock, read_events
+from visionops.registry.events import read_events, record_version
 from visionops.registry.export import export_saved_model
 from visionops.registry.infra import InfraCheck, validate_export
 from visionops.registry.layout import (
     DATA_PROFILE_FILE,
-    LABELS_LOCK,
     LINEAGE_FILE,
     MODELS_CONFIG,
     PRODUCTION,
@@ -31,7 +30,6 @@ from visionops.registry.layout import (
     model_dir,
     read_labels,
     version_dir,
-    write_models_config,
 )
 
 logger = logging.getLogger(__name__)
@@ -145,23 +143,9 @@ def register(root: Path, registration: Registration) -> Path:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     fsync_dir(parent)
-    with exclusive_lock(root / LABELS_LOCK):
-        labels = read_labels(root)
-        model_labels = labels.setdefault(name, {})
-        moved = {
-            label: {"from": model_labels.get(label), "to": version} for label in registration.labels
-        }
-        model_labels.update(dict.fromkeys(registration.labels, version))
-        write_models_config(root, labels)
-        append_event(
-            root,
-            name,
-            REGISTERED,
-            version=version,
-            labels=model_labels,
-            reason=_blessing_reason(registration.lineage),
-            details={"labels_moved": moved, "content_sha256": digest},
-        )
+    record_version(
+        root, name, version, registration.labels, _blessing_reason(registration.lineage), digest
+    )
     logger.info("Registered %s version %d at %s", name, version, target)
     return target
 
