@@ -1,28 +1,36 @@
 """Latency and throughput of ``visionops serve``, with and without micro-batching.
 
-The model is the project's ``simple_cnn`` at its default width (32) on 32x32x3 RGB
-images (CIFAR-10 shaped; ``--shape digits`` for 8x8x1), 10 classes, seeded random
+The model is the project's ``simple_cnn`` at its default width (32), with seeded random
 weights (a load test needs no training), registered with
-``visionops.registry.store.register`` in a temporary registry. Each request carries
-one image: by default as a base64 PNG through the ``serving_bytes`` signature
-(``--input png``), or as a JSON uint8 array through ``serving_default`` (``--input
-uint8``; parsing 3,072 JSON numbers costs the server more than the model's share of
-a batch, which hides most of what batching saves).
+``visionops.registry.store.register`` in a temporary registry. By default its input is
+the 8x8x1 image of the embedded digits data, the model ``make run`` serves; ``--shape
+cifar`` takes 32x32x3 RGB images, whose convolutions cost the CPU about five times as
+much per image, so that the model's own arithmetic, which batching cannot save, takes
+a larger share of each request. Each request carries one image: by default as a base64
+PNG through the ``serving_bytes`` signature (``--input png``), or as a JSON uint8 array
+through ``serving_default`` (``--input uint8``; parsing a JSON array of numbers costs
+the server more than the model's share of a batch, which hides most of what batching
+saves).
 
-The server runs as a subprocess (``python -m visionops serve``), twice: with
-``--max-batch-size 32`` and with ``--max-batch-size 1`` (batching off). The load
-generator runs in this process: asyncio coroutines, one keep-alive HTTP/1.1
-connection each (a minimal client on asyncio streams, so that the client costs the
-shared CPUs as little as possible), at concurrency 1, 8 and 32. Each level runs a
-warm-up, then ``--seconds`` of closed-loop load; every response is checked for
-status 200. Printed per level: p50 and p99 latency, requests/s, and the server's CPU
-time per request (user + system, from /proc; unlike requests/s it hardly depends on
-what else the machine runs). Then the CPU per request at concurrency 32 with and
+Two servers run as subprocesses (``python -m visionops serve``), side by side: one
+with ``--max-batch-size 32``, one with ``--max-batch-size 1`` (batching off); the one
+not being measured idles. The load generator runs in this process: asyncio coroutines,
+one keep-alive HTTP/1.1 connection each (a minimal client on asyncio streams, so that
+the client costs the shared CPUs as little as possible), at concurrency 1, 8 and 32.
+At each level the two servers take turns, ``--rounds`` times each, so that a slow
+drift in what the machine gives (a shared or virtual machine's CPUs vary by tens of
+per cent over minutes) reaches both alike. Each turn runs a warm-up, then
+``--seconds`` of closed-loop load; every response is checked for status 200.
+
+Printed per server and level: p50 and p99 latency over all its turns, the median
+requests/s of its turns, and the server's CPU time per request (user + system, from
+/proc; unlike requests/s it hardly depends on what else the machine runs). Then the
+ratio of each round at concurrency 32, the CPU per request at concurrency 32 with and
 without batching, and last:
 ``p99_ms_c1=<x> rps_c32_batched=<y> rps_c32_unbatched=<z> ratio=<y/z>``.
 
-Usage: .venv/bin/python benchmarks/serving_load.py [--seconds 5] [--input png|uint8]
-[--shape cifar|digits]
+Usage: .venv/bin/python benchmarks/serving_load.py [--seconds 3] [--rounds 3]
+[--input png|uint8] [--shape digits|cifar]
 """
 
 from __future__ import annotations
@@ -39,6 +47,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -46,6 +55,11 @@ SHAPES = {"cifar": (32, 32, 3), "digits": (8, 8, 1)}
 CLASS_NAMES = tuple(f"class_{index}" for index in range(10))
 MODEL_NAME = "load_test"
 CONCURRENCY = (1, 8, 32)
+BATCH_SIZES = (32, 1)  # batched, then batching off
+# TensorFlow's thread pools as `visionops serve` sets them: its default, and one thread
+# per op (which leaves the other CPU to the event loop).
+THREADS = {"auto": (), "intra1": ("--intra-op-threads", "1")}
+Config = tuple[int, str]  # (max batch size, threads)
 WARMUP_SECONDS = 1.0
 
 
@@ -78,10 +92,11 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_server(registry: Path, port: int, max_batch_size: int) -> subprocess.Popen:
+def start_server(registry: Path, port: int, config: Config) -> subprocess.Popen:
     """Starts ``visionops serve`` and waits until /healthz answers 200."""
+    max_batch_size, threads = config
     command = [sys.executable, "-m", "visionops", "serve", "--registry", str(registry)]
-    command += ["--port", str(port), "--max-batch-size", str(max_batch_size)]
+    command += ["--port", str(port), "--max-batch-size", str(max_batch_size), *THREADS[threads]]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
@@ -130,8 +145,8 @@ async def _client(
     return sent
 
 
-async def load(port: int, body: bytes, concurrency: int, seconds: float) -> dict[str, float]:
-    """Closed-loop load at ``concurrency``; latency percentiles (ms) and requests/s."""
+async def load(port: int, body: bytes, concurrency: int, seconds: float) -> dict[str, Any]:
+    """Closed-loop load at ``concurrency``: latencies (ms), requests/s, requests sent."""
     head = (
         f"POST /v1/models/{MODEL_NAME}:predict HTTP/1.1\r\nHost: 127.0.0.1\r\n"
         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
@@ -143,10 +158,8 @@ async def load(port: int, body: bytes, concurrency: int, seconds: float) -> dict
     sent = await asyncio.gather(
         *(_client(port, message, stop_at, record_from, latencies) for _ in range(concurrency))
     )
-    milliseconds = np.array(latencies) * 1000
     return {
-        "p50_ms": float(np.percentile(milliseconds, 50)),
-        "p99_ms": float(np.percentile(milliseconds, 99)),
+        "latencies_ms": np.array(latencies) * 1000,
         "rps": len(latencies) / seconds,
         "requests": sum(sent),
     }
@@ -158,36 +171,39 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def measure(registry: Path, body: bytes, max_batch_size: int, seconds: float) -> dict:
-    """Results per concurrency level against one server run."""
-    port = free_port()
-    server = start_server(registry, port, max_batch_size)
-    try:
-        results = {}
-        for concurrency in CONCURRENCY:
-            cpu_before = cpu_seconds(server.pid)
-            row = results[concurrency] = asyncio.run(load(port, body, concurrency, seconds))
-            server_cpu_ms = (cpu_seconds(server.pid) - cpu_before) * 1000 / row["requests"]
-            row["server_cpu_ms"] = server_cpu_ms
-            print(
-                f"max_batch_size={max_batch_size:<3} concurrency={concurrency:<3} "
-                f"p50_ms={row['p50_ms']:.2f} p99_ms={row['p99_ms']:.2f} rps={row['rps']:.0f} "
-                f"server_cpu_ms_per_request={server_cpu_ms:.3f}",
-                flush=True,
-            )
-        return results
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+def measure_turn(
+    server: subprocess.Popen, port: int, body: bytes, concurrency: int, seconds: float
+) -> dict[str, Any]:
+    """One turn of closed-loop load on one server; its latencies, requests/s and CPU."""
+    cpu_before = cpu_seconds(server.pid)
+    turn = asyncio.run(load(port, body, concurrency, seconds))
+    turn["server_cpu_s"] = cpu_seconds(server.pid) - cpu_before
+    return turn
+
+
+def summarise(turns: list[dict[str, Any]]) -> dict[str, float]:
+    """Latency percentiles over all turns, median requests/s, server CPU per request."""
+    milliseconds = np.concatenate([turn["latencies_ms"] for turn in turns])
+    return {
+        "p50_ms": float(np.percentile(milliseconds, 50)),
+        "p99_ms": float(np.percentile(milliseconds, 99)),
+        "rps": float(np.median([turn["rps"] for turn in turns])),
+        "server_cpu_ms": 1000
+        * sum(turn["server_cpu_s"] for turn in turns)
+        / sum(turn["requests"] for turn in turns),
+    }
 
 
 def main() -> None:
-    """Runs both server configurations and prints the summary line."""
+    """Runs both servers in turns at each level and prints the summary line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=5.0, help="measured seconds per level")
+    parser.add_argument("--seconds", type=float, default=3.0, help="measured seconds per turn")
+    parser.add_argument("--rounds", type=int, default=3, help="turns per server and level")
     parser.add_argument("--input", choices=("png", "uint8"), default="png")
-    parser.add_argument("--shape", choices=sorted(SHAPES), default="cifar")
+    parser.add_argument("--shape", choices=sorted(SHAPES), default="digits")
     args = parser.parse_args()
+    if args.rounds < 1 or args.seconds <= 0:
+        parser.error("--rounds must be at least 1 and --seconds above 0")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with tempfile.TemporaryDirectory() as temporary:
         registry = Path(temporary) / "registry"
@@ -199,17 +215,69 @@ def main() -> None:
             f"({args.input}, {len(body)} bytes); {os.cpu_count()} CPUs",
             flush=True,
         )
-        batched = measure(registry, body, 32, args.seconds)
-        unbatched = measure(registry, body, 1, args.seconds)
-    rps_batched, rps_unbatched = batched[32]["rps"], unbatched[32]["rps"]
-    cpu_batched, cpu_unbatched = batched[32]["server_cpu_ms"], unbatched[32]["server_cpu_ms"]
+        configs = [(size, threads) for size in BATCH_SIZES for threads in THREADS]
+        servers: dict[Config, tuple[subprocess.Popen, int]] = {}
+        try:
+            for config in configs:
+                port = free_port()
+                servers[config] = (start_server(registry, port, config), port)
+            turns = {(config, level): [] for config in configs for level in CONCURRENCY}
+            for level in CONCURRENCY:
+                for _ in range(args.rounds):
+                    for config, (server, port) in servers.items():
+                        turns[config, level].append(
+                            measure_turn(server, port, body, level, args.seconds)
+                        )
+                for config in configs:
+                    row = summarise(turns[config, level])
+                    print(
+                        f"max_batch_size={config[0]:<3} threads={config[1]:<6} "
+                        f"concurrency={level:<3} p50_ms={row['p50_ms']:.2f} "
+                        f"p99_ms={row['p99_ms']:.2f} rps={row['rps']:.0f} "
+                        f"server_cpu_ms_per_request={row['server_cpu_ms']:.3f}",
+                        flush=True,
+                    )
+        finally:
+            for server, _ in servers.values():
+                server.terminate()
+                server.wait(timeout=30)
+    report(turns, configs)
+
+
+def report(turns: dict[tuple[Config, int], list[dict[str, Any]]], configs: list[Config]) -> None:
+    """Ratios at the top concurrency: per threads setting, then each mode at its best."""
+    top = CONCURRENCY[-1]
+    rows = {config: summarise(turns[config, top]) for config in configs}
+    for threads in THREADS:
+        batched, unbatched = rows[BATCH_SIZES[0], threads], rows[BATCH_SIZES[1], threads]
+        by_round = [
+            b["rps"] / u["rps"]
+            for b, u in zip(
+                turns[(BATCH_SIZES[0], threads), top],
+                turns[(BATCH_SIZES[1], threads), top],
+                strict=True,
+            )
+        ]
+        print(
+            f"threads={threads}: ratio_c{top}={batched['rps'] / unbatched['rps']:.2f} "
+            f"(by round {' '.join(f'{ratio:.2f}' for ratio in by_round)}); server CPU ms "
+            f"per request batched={batched['server_cpu_ms']:.3f} "
+            f"unbatched={unbatched['server_cpu_ms']:.3f}"
+        )
+    # Each mode as an operator would run it: with the threads setting that serves it best.
+    best = {
+        size: max((c for c in configs if c[0] == size), key=lambda c: rows[c]["rps"])
+        for size in BATCH_SIZES
+    }
+    batched, unbatched = rows[best[BATCH_SIZES[0]]], rows[best[BATCH_SIZES[1]]]
     print(
-        f"server_cpu_ms_per_request_c32: batched={cpu_batched:.3f} "
-        f"unbatched={cpu_unbatched:.3f} cpu_ratio={cpu_unbatched / cpu_batched:.2f}"
+        f"best: batched with threads={best[BATCH_SIZES[0]][1]}, "
+        f"unbatched with threads={best[BATCH_SIZES[1]][1]}"
     )
     print(
-        f"p99_ms_c1={batched[1]['p99_ms']:.2f} rps_c32_batched={rps_batched:.0f} "
-        f"rps_c32_unbatched={rps_unbatched:.0f} ratio={rps_batched / rps_unbatched:.2f}"
+        f"p99_ms_c1={summarise(turns[best[BATCH_SIZES[0]], 1])['p99_ms']:.2f} "
+        f"rps_c32_batched={batched['rps']:.0f} rps_c32_unbatched={unbatched['rps']:.0f} "
+        f"ratio={batched['rps'] / unbatched['rps']:.2f}"
     )
 
 

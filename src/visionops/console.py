@@ -248,6 +248,8 @@ def _serve(args: argparse.Namespace) -> int:
         batch_timeout_ms=args.batch_timeout_ms,
         max_body_mb=args.max_body_mb,
         poll_seconds=args.poll_seconds,
+        intra_op_threads=args.intra_op_threads,
+        inter_op_threads=args.inter_op_threads,
     )
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # read when TensorFlow loads
     from visionops.serving.server import run_server
@@ -532,6 +534,22 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 -- one statement
     )
     serve.add_argument(
         "--poll-seconds", type=float, default=1.0, help="registry polling period (default: 1)"
+    )
+    serve.add_argument(
+        "--intra-op-threads",
+        type=int,
+        default=0,
+        help="threads one TensorFlow op may use, as TF Serving's "
+        "--tensorflow_intra_op_parallelism; 1 leaves the other CPUs to the HTTP side, "
+        "which with micro-batching on few CPUs answers more requests (default: 0, "
+        "TensorFlow's choice)",
+    )
+    serve.add_argument(
+        "--inter-op-threads",
+        type=int,
+        default=0,
+        help="threads running independent TensorFlow ops, as TF Serving's "
+        "--tensorflow_inter_op_parallelism (default: 0, TensorFlow's choice)",
     )
     serve.set_defaults(handler=_serve)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -91,6 +91,30 @@ def test_a_lone_request_under_light_traffic_runs_without_waiting() -> None:
 
     assert time.perf_counter() - started < 2
     assert int(result[0]) == 42
+    predictor.close()
+
+
+def test_a_batch_waits_for_as_many_examples_as_the_batch_before_not_for_a_full_one() -> None:
+    version = Doubler()
+    predictor = Predictor(32, 5.0, lambda *_: None)  # a 5 s batch timeout
+
+    def one(value: int) -> Awaitable[dict]:
+        return predictor.predict(version, "serving_default", {"x": np.array([value])}, 1)
+
+    async def later(value: int) -> dict:
+        await asyncio.sleep(0.02 * value)
+        return await one(value)
+
+    async def two_rounds() -> float:
+        await asyncio.gather(*(one(value) for value in range(4)))  # queued together
+        started = time.perf_counter()
+        await asyncio.gather(*(later(value) for value in range(4)))  # 20 ms apart
+        return time.perf_counter() - started
+
+    elapsed = asyncio.run(two_rounds())
+
+    assert version.calls == [4, 4], "the second batch did not wait for the fourth request"
+    assert elapsed < 2, "the second batch waited for the timeout"
     predictor.close()
 
 

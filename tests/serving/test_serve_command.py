@@ -41,6 +41,8 @@ def test_a_missing_registry_is_one_line_of_error(tmp_path: Path) -> None:
         ("--max-batch-size", "0", "at least 1"),
         ("--max-body-mb", "0", "above 0"),
         ("--poll-seconds", "-1", "above 0"),
+        ("--intra-op-threads", "-1", "0 (TensorFlow's choice) or more"),
+        ("--inter-op-threads", "-2", "0 (TensorFlow's choice) or more"),
     ],
 )
 def test_bad_settings_are_refused_before_starting(
@@ -84,3 +86,17 @@ def test_ctrl_c_stops_the_server_cleanly(make_registry, start_server) -> None:
     assert status == 0
     assert "Stopped by SIGINT" in server.log
     assert "Traceback" not in server.log
+
+
+def test_tensorflow_thread_counts_are_applied(make_registry, start_server, reference) -> None:
+    server = start_server(
+        make_registry((1,), {"production": 1}), "--intra-op-threads", "1", "--inter-op-threads", "1"
+    )
+    batch = images(3, seed=5)
+
+    reply = server.post(f"/v1/models/{MODEL}:predict", {"instances": batch.tolist()})
+
+    assert reply.status == 200
+    expected = reference(1, batch)["class_ids"].tolist()
+    assert [row["class_ids"] for row in reply.json()["predictions"]] == expected
+    assert "TensorFlow threads: intra-op 1, inter-op 1" in server.log

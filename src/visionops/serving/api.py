@@ -15,17 +15,25 @@ the label is set, else by the highest loaded version. Every error is answered as
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException
+from starlette.types import Receive, Scope, Send
 
 from visionops.serving.metrics import CONTENT_TYPE
 from visionops.serving.options import ServeOptions
 from visionops.serving.service import ServingApp, error_response
 
 MODELS = "/v1/models/{name:tfs_name}"
+# The predict routes below, as one pattern (names as _NameConvertor, versions as
+# _VersionConvertor match them).
+PREDICT_PATH = re.compile(
+    r"/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>[0-9]+)|/labels/(?P<label>[^/:]+))?"
+    r":predict"
+)
 TARGETS = ("", "/versions/{version:tfs_version}", "/labels/{label:tfs_name}")
 ENDPOINTS = (
     "GET /v1/models/{name}[/versions/{version}|/labels/{label}][/metadata], "
@@ -104,8 +112,8 @@ def _add_model_routes(app: FastAPI, serving: ServingApp) -> None:
 
     async def predict(request: Request) -> Response:
         name, version, label = target(request)
-        return await serving.handle(
-            "predict", name, lambda state: serving.predict(request, state, version, label)
+        return await serving.answer_predict(
+            name, version, label, request.receive, request.headers.raw
         )
 
     # Predict first: routes are tried in order, and predict is the hot path.
@@ -131,6 +139,38 @@ def _add_model_routes(app: FastAPI, serving: ServingApp) -> None:
             summary=f"Model metadata{by}",
             openapi_extra=extra,
         )
+
+
+class PredictFirst:
+    """The ASGI application served: predict calls go straight to the service, the rest to FastAPI.
+
+    A predict call is the hot path, and FastAPI's middleware stack, request object and
+    endpoint machinery cost more server time per call than parsing, checking and
+    answering it (about 0.07 ms of 0.1 ms on the load benchmark's machine). This skips
+    them for ``POST`` on a predict path only; the request meets the same service code
+    (``ServingApp.answer_predict``) that FastAPI's predict routes call, which stay for
+    the OpenAPI schema and for anything that mounts the FastAPI application by itself.
+    """
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+        self.serving: ServingApp = app.state.serving
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            match = PREDICT_PATH.fullmatch(scope["path"])
+            if match is not None:
+                name, version, label = match.group("name", "version", "label")
+                response = await self.serving.answer_predict(
+                    name,
+                    None if version is None else int(version),
+                    label,
+                    receive,
+                    scope["headers"],
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def create_app(options: ServeOptions) -> FastAPI:

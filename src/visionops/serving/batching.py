@@ -1,15 +1,22 @@
 """Server-side micro-batching: concurrent predict calls share one TensorFlow call.
 
 Each (model version, signature) pair gets a queue. The first request to arrive starts
-a drain task; it waits until the queue holds ``max_batch_size`` examples or the oldest
-request has waited ``batch_timeout`` (TF Serving's ``batch_timeout_micros``), then
-merges the queued inputs (in arrival order, each request's examples kept together and
-in order), runs them in a worker thread and hands each request its slice of the
-outputs. One batch per queue runs at a time; while it runs, the next one fills, so
-parsing requests on the event loop and running the model overlap. Under light traffic,
-when the previous batch held a single request, a request runs at once instead of
-waiting: that wait would most likely gather nothing and only add latency. As soon as
-requests queue up behind a running batch, batches hold several and waiting resumes.
+a drain task; it waits until the queue holds as many examples as the batch before
+(at most ``max_batch_size``) or the oldest request has waited ``batch_timeout`` (TF
+Serving's ``batch_timeout_micros``), then merges the queued inputs (in arrival order,
+each request's examples kept together and in order), runs them in a worker thread and
+hands each request its slice of the outputs. One batch per queue runs at a time;
+while it runs, the next one fills, so parsing requests on the event loop and running
+the model overlap.
+
+Waiting for the size of the batch before, rather than always for a full batch,
+follows the load: clients that got their answers from one batch send their next
+requests together, so under steady load the queue reaches that size quickly and the
+batch runs without idling out the timeout, as it would when fewer clients than
+``max_batch_size`` are sending (a wait for a full batch would then always last the
+whole timeout). Under light traffic the batch before held a single request, so a
+request runs at once; as soon as requests queue up behind a running batch, batches
+grow, and the target with them.
 
 Batching pays because a TensorFlow call has a fixed cost (dispatching every op of the
 graph) that one image of a small CNN does not amortise; 32 images in one call cost far
@@ -74,9 +81,10 @@ class MicroBatcher:
         self._observe = observe
         self._pending: deque[_Pending] = deque()
         self._pending_size = 0
-        self._full = asyncio.Event()
+        self._enough = asyncio.Event()
+        self._wanted = max_batch_size
         self._worker: asyncio.Task | None = None
-        self._last_batch_requests = 0
+        self._last_batch_size = 1
 
     async def submit(self, inputs: Arrays, size: int) -> dict[str, np.ndarray]:
         """Queues one request's inputs (``size`` examples); returns its outputs."""
@@ -84,8 +92,8 @@ class MicroBatcher:
         item = _Pending(inputs, size, loop.create_future(), loop.time())
         self._pending.append(item)
         self._pending_size += size
-        if self._pending_size >= self.max_batch_size:
-            self._full.set()
+        if self._pending_size >= self._wanted:
+            self._enough.set()
         if self._worker is None:
             self._worker = loop.create_task(self._drain())
         return await item.future
@@ -99,13 +107,14 @@ class MicroBatcher:
             self._worker = None
 
     async def _gather(self) -> None:
-        if self._pending_size >= self.max_batch_size or self._last_batch_requests <= 1:
+        self._wanted = min(self.max_batch_size, self._last_batch_size)
+        if self._pending_size >= self._wanted:
             return
         remaining = self._pending[0].arrival + self.timeout_s - asyncio.get_running_loop().time()
         if remaining > 0:
-            self._full.clear()
+            self._enough.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._full.wait(), remaining)
+                await asyncio.wait_for(self._enough.wait(), remaining)
 
     def _take(self) -> list[_Pending]:
         batch = [self._pending.popleft()]
@@ -114,7 +123,7 @@ class MicroBatcher:
             size += self._pending[0].size
             batch.append(self._pending.popleft())
         self._pending_size -= size
-        self._last_batch_requests = len(batch)
+        self._last_batch_size = size
         return batch
 
     async def _call(self, inputs: Arrays, size: int) -> dict[str, np.ndarray]:

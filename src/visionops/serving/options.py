@@ -24,6 +24,11 @@ class ServeOptions:
         max_body_mb: Largest request body accepted, in MiB; larger ones get 413.
         poll_seconds: Seconds between two looks at the registry for new versions and
             moved labels.
+        intra_op_threads: Threads one TensorFlow op may use (TF Serving's
+            ``--tensorflow_intra_op_parallelism``); 0 lets TensorFlow choose (one per
+            CPU).
+        inter_op_threads: Threads running independent TensorFlow ops
+            (``--tensorflow_inter_op_parallelism``); 0 lets TensorFlow choose.
     """
 
     registry: Path
@@ -33,6 +38,8 @@ class ServeOptions:
     batch_timeout_ms: float = 2.0
     max_body_mb: float = 16.0
     poll_seconds: float = 1.0
+    intra_op_threads: int = 0
+    inter_op_threads: int = 0
 
     def __post_init__(self) -> None:
         problems = []
@@ -46,6 +53,12 @@ class ServeOptions:
             problems.append(f"--max-body-mb is {self.max_body_mb}; it must be above 0")
         if self.poll_seconds <= 0:
             problems.append(f"--poll-seconds is {self.poll_seconds}; it must be above 0")
+        for flag, value in (
+            ("--intra-op-threads", self.intra_op_threads),
+            ("--inter-op-threads", self.inter_op_threads),
+        ):
+            if value < 0:
+                problems.append(f"{flag} is {value}; it must be 0 (TensorFlow's choice) or more")
         if problems:
             raise ConfigError("; ".join(problems))
         if not self.registry.is_dir():

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import tensorflow as tf
 
 from visionops.serving.errors import BadRequestError
 from visionops.serving.signatures import Signature, TensorInfo
@@ -230,7 +229,7 @@ def request_arrays(request: PredictRequest, signature: Signature) -> tuple[dict[
     arrays = {}
     for key, value in _columns(request, signature).items():
         info = signature.inputs[key]
-        if info.dtype == tf.string:
+        if info.is_string:
             array = _string_array(value, info)
         else:
             array = _numeric_array(value, info, request.may_hold_booleans)

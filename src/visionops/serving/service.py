@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
-from starlette.requests import ClientDisconnect
+import orjson
+from fastapi import FastAPI, Response
+from starlette.types import Receive
 
 from visionops.serving.batching import Predictor
 from visionops.serving.encoding import encode_outputs
@@ -40,8 +40,8 @@ INLINE_PARSE_BYTES = 256 * 1024
 
 
 def json_response(status_code: int, body: Any) -> Response:
-    """A compact JSON response."""
-    content = json.dumps(body, separators=(",", ":")).encode()
+    """A compact JSON response (orjson: a fifth of the json module's time per response)."""
+    content = orjson.dumps(body)
     return Response(content, status_code=status_code, media_type="application/json")
 
 
@@ -54,27 +54,35 @@ def error_response(
     return response
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused with 413 once it is known to exceed ``limit`` bytes."""
+async def read_body(receive: Receive, headers: Iterable[tuple[bytes, bytes]], limit: int) -> bytes:
+    """A request body read from the ASGI ``receive`` channel, refused with 413 over ``limit`` bytes.
+
+    Raises:
+        PayloadTooLargeError: The body is, or says it is, over the limit.
+        ClientGoneError: The client disconnected before sending the whole body.
+    """
     refusal = f"this server accepts request bodies of at most {limit} bytes (--max-body-mb)"
-    declared = request.headers.get("content-length")
+    declared = next((value for name, value in headers if name == b"content-length"), None)
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLargeError(f"the request body is {declared} bytes; {refusal}")
+        raise PayloadTooLargeError(f"the request body is {declared.decode()} bytes; {refusal}")
     chunks, size = [], 0
-    try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size <= limit:
-                chunks.append(chunk)
-            elif size > 4 * limit:
-                # Past the limit, read on (and drop) a little, so that the client gets to
-                # read the 413 rather than a connection reset; then give up on it.
-                break
-    except ClientDisconnect as error:
-        raise ClientGoneError("the client disconnected before sending the whole body") from error
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGoneError("the client disconnected before sending the whole body")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size <= limit:
+            chunks.append(chunk)
+        elif size > 4 * limit:
+            # Past the limit, read on (and drop) a little, so that the client gets to
+            # read the 413 rather than a connection reset; then give up on it.
+            break
+        if not message.get("more_body", False):
+            break
     if size > limit:
         raise PayloadTooLargeError(f"the request body is over {limit} bytes; {refusal}")
-    return b"".join(chunks)
+    return b"".join(chunks) if len(chunks) != 1 else chunks[0]
 
 
 class ServingApp:
@@ -141,12 +149,33 @@ class ServingApp:
         spec = {"name": state.name, "signature_name": "", "version": str(loaded.version)}
         return loaded.version, {"model_spec": spec, "metadata": loaded.metadata()}
 
+    async def answer_predict(
+        self,
+        name: str,
+        version: int | None,
+        label: str | None,
+        receive: Receive,
+        headers: Iterable[tuple[bytes, bytes]],
+    ) -> Response:
+        """The response to a predict call on model ``name`` (and version or label, if named)."""
+        return await self.handle(
+            "predict", name, lambda state: self.predict(receive, headers, state, version, label)
+        )
+
     async def predict(
-        self, request: Request, state: ModelState, version: int | None, label: str | None
+        self,
+        receive: Receive,
+        headers: Iterable[tuple[bytes, bytes]],
+        state: ModelState,
+        version: int | None,
+        label: str | None,
     ) -> Any:
-        """Validates a predict body and answers it from the version it names."""
+        """Reads and validates a predict body; answers it from the version it names.
+
+        ``receive`` is the request's ASGI receive channel, ``headers`` its raw headers.
+        """
         loaded = state.resolve(version, label)
-        body = await _read_body(request, self.options.max_body_bytes)
+        body = await read_body(receive, headers, self.options.max_body_bytes)
         if len(body) > INLINE_PARSE_BYTES:
             parsed = await asyncio.to_thread(parse_predict_body, body)
         else:

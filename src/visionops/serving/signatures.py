@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -33,10 +34,16 @@ class TensorInfo:
     shape: tuple[int | None, ...] | None
     tensor_name: str
 
-    @property
+    # Cached: comparing tf.DType objects is slow Python, and these are asked per request.
+    @cached_property
+    def is_string(self) -> bool:
+        """Whether the tensor holds strings (bytes)."""
+        return self.dtype == tf.string
+
+    @cached_property
     def is_binary(self) -> bool:
         """Whether values travel as ``{"b64": ...}`` (a string tensor named ``*_bytes``)."""
-        return self.dtype == tf.string and self.key.endswith(BINARY_SUFFIX)
+        return self.is_string and self.key.endswith(BINARY_SUFFIX)
 
     def describe_shape(self) -> str:
         """The shape in words for error messages, e.g. ``[N, 8, 8, 1]``."""
