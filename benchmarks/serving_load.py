@@ -12,21 +12,23 @@ through ``serving_default`` (``--input uint8``; parsing a JSON array of numbers 
 the server more than the model's share of a batch, which hides most of what batching
 saves).
 
-Two servers run as subprocesses (``python -m visionops serve``), side by side: one
-with ``--max-batch-size 32``, one with ``--max-batch-size 1`` (batching off); the one
-not being measured idles. The load generator runs in this process: asyncio coroutines,
+Four servers run as subprocesses (``python -m visionops serve``), side by side:
+``--max-batch-size 32`` and ``--max-batch-size 1`` (batching off), each with
+TensorFlow's default thread pools and with ``--intra-op-threads 1``; those not being
+measured idle. The load generator runs in this process: asyncio coroutines on uvloop,
 one keep-alive HTTP/1.1 connection each (a minimal client on asyncio streams, so that
 the client costs the shared CPUs as little as possible), at concurrency 1, 8 and 32.
-At each level the two servers take turns, ``--rounds`` times each, so that a slow
-drift in what the machine gives (a shared or virtual machine's CPUs vary by tens of
-per cent over minutes) reaches both alike. Each turn runs a warm-up, then
-``--seconds`` of closed-loop load; every response is checked for status 200.
+At each level the servers take turns, ``--rounds`` times each, so that a slow drift in
+what the machine gives (a shared or virtual machine's CPUs vary by tens of per cent
+over minutes) reaches all alike. Each turn runs a warm-up, then ``--seconds`` of
+closed-loop load; every response is checked for status 200.
 
 Printed per server and level: p50 and p99 latency over all its turns, the median
 requests/s of its turns, and the server's CPU time per request (user + system, from
-/proc; unlike requests/s it hardly depends on what else the machine runs). Then the
-ratio of each round at concurrency 32, the CPU per request at concurrency 32 with and
-without batching, and last:
+/proc; unlike requests/s it hardly depends on what else the machine runs). Then, for
+each threads setting, the ratio at concurrency 32 (overall and by round) and the CPU
+per request with and without batching; and last, each mode with the threads setting
+that served it best, as an operator would run it:
 ``p99_ms_c1=<x> rps_c32_batched=<y> rps_c32_unbatched=<z> ratio=<y/z>``.
 
 Usage: .venv/bin/python benchmarks/serving_load.py [--seconds 3] [--rounds 3]
@@ -50,6 +52,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import uvloop
 
 SHAPES = {"cifar": (32, 32, 3), "digits": (8, 8, 1)}
 CLASS_NAMES = tuple(f"class_{index}" for index in range(10))
@@ -176,7 +179,8 @@ def measure_turn(
 ) -> dict[str, Any]:
     """One turn of closed-loop load on one server; its latencies, requests/s and CPU."""
     cpu_before = cpu_seconds(server.pid)
-    turn = asyncio.run(load(port, body, concurrency, seconds))
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        turn = runner.run(load(port, body, concurrency, seconds))
     turn["server_cpu_s"] = cpu_seconds(server.pid) - cpu_before
     return turn
 

@@ -13,6 +13,8 @@ INPUT_NAME = "images"
 BYTES_SIGNATURE = "serving_bytes"
 BYTES_INPUT_NAME = "image_bytes"
 OUTPUT_KEYS = ("probabilities", "class_ids", "class_names")
+# Encoded images decoded per loop step in serving_bytes (see _decode_all).
+DECODE_CHUNK = 8
 
 
 def export_saved_model(
@@ -48,20 +50,46 @@ def export_saved_model(
             "class_names": tf.gather(names, class_ids),
         }
 
-    height, width, channels = image_shape
-
-    def decode(encoded: tf.Tensor) -> tf.Tensor:
-        image = tf.io.decode_image(encoded, channels=channels, expand_animations=False)
-        resized = tf.image.resize(image, (height, width), method="bilinear")
-        return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
-
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=BYTES_INPUT_NAME)])
     def serve_bytes(image_bytes: tf.Tensor) -> dict[str, tf.Tensor]:
-        images = tf.map_fn(
-            decode, image_bytes, fn_output_signature=tf.TensorSpec(image_shape, tf.uint8)
-        )
-        return serve(images)
+        return serve(_decode_all(image_bytes, tuple(image_shape)))
 
     archive.add_endpoint(SERVING_SIGNATURE, serve)
     archive.add_endpoint(BYTES_SIGNATURE, serve_bytes)
     archive.write_out(str(path), verbose=False)
+
+
+def _decode_all(encoded: tf.Tensor, image_shape: tuple[int, int, int]) -> tf.Tensor:
+    """Encoded images ``[N]`` as uint8 images ``[N, H, W, C]``, each decoded and resized.
+
+    TensorFlow decodes one image per op, so this is a loop, and a loop step costs more
+    than decoding and resizing one small image. A batch of at least ``DECODE_CHUNK``
+    images is therefore decoded ``DECODE_CHUNK`` per step (padded with copies of its
+    first image, which are dropped after), a third of the time for 32 digits-sized
+    PNGs; a smaller one, such as the single image of an unbatched request, one per step.
+    """
+    height, width, channels = image_shape
+    count = tf.shape(encoded)[0]
+
+    def decode(one: tf.Tensor) -> tf.Tensor:
+        image = tf.io.decode_image(one, channels=channels, expand_animations=False)
+        resized = tf.image.resize(image, (height, width), method="bilinear")
+        return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
+
+    def decode_chunk(chunk: tf.Tensor) -> tf.Tensor:
+        return tf.stack([decode(chunk[index]) for index in range(DECODE_CHUNK)])
+
+    def one_per_step() -> tf.Tensor:
+        return tf.map_fn(decode, encoded, fn_output_signature=tf.TensorSpec(image_shape, tf.uint8))
+
+    def chunk_per_step() -> tf.Tensor:
+        padding = tf.repeat(encoded[:1], (-count) % DECODE_CHUNK)
+        chunks = tf.reshape(tf.concat([encoded, padding], 0), [-1, DECODE_CHUNK])
+        images = tf.map_fn(
+            decode_chunk,
+            chunks,
+            fn_output_signature=tf.TensorSpec((DECODE_CHUNK, *image_shape), tf.uint8),
+        )
+        return tf.reshape(images, [-1, *image_shape])[:count]
+
+    return tf.cond(count < DECODE_CHUNK, one_per_step, chunk_per_step)

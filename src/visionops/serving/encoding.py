@@ -23,7 +23,7 @@ def _encode_strings(value: Any, binary: bool) -> Any:
 
 
 def _jsonable(array: np.ndarray, info: TensorInfo | None) -> Any:
-    if array.dtype != object:
+    if array.dtype.kind != "O":
         return array.tolist()
     return _encode_strings(array.tolist(), info is not None and info.is_binary)
 
