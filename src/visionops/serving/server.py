@@ -44,6 +44,10 @@ def run_server(options: ServeOptions) -> None:
         host=options.host,
         port=options.port,
         access_log=False,  # one log line per request would cost more than a prediction
+        # Nothing here reads the client's address or scheme, which is all that the
+        # X-Forwarded-* middleware would rewrite, at a cost on every request.
+        proxy_headers=False,
+        server_header=False,
         log_level="info",
         timeout_graceful_shutdown=10,
     )
