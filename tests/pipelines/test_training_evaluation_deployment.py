@@ -128,8 +128,8 @@ def _deploy(trained: dict, root: Path, blessing: dict) -> dict:
 
 def test_deployment_registers_blessed_models_as_new_versions(trained: dict, tmp_path: Path) -> None:
     blessed = {"blessed": True, "reason": "test accuracy 0.95 meets the minimum 0.90"}
-    first = _deploy(trained, tmp_path, blessed)
-    second = _deploy(trained, tmp_path, blessed)
+    first = _deploy(trained, tmp_path, {**blessed, "champion_version": None})
+    second = _deploy(trained, tmp_path, {**blessed, "champion_version": 1})
     assert (first["version"], second["version"]) == (1, 2)
     assert list_versions(tmp_path, "classifier") == [1, 2]
     assert read_labels(tmp_path) == {"classifier": {"production": 2}}
@@ -150,3 +150,23 @@ def test_deployment_of_an_unblessed_model_registers_nothing(trained: dict, tmp_p
     assert "accuracy 0.5 is below 0.9" in report["reason"]
     assert list_versions(tmp_path, "classifier") == []
     assert not (tmp_path / "models.config").exists()
+
+
+def test_a_blessing_against_a_production_version_since_replaced_deploys_nothing(
+    trained: dict, tmp_path: Path
+) -> None:
+    """Production moved after the evaluation (say its results were cached): no deployment."""
+    blessed = {"blessed": True, "reason": "as good as production", "champion_version": None}
+    _deploy(trained, tmp_path, blessed)  # version 1 becomes production
+    before = sorted(str(path.relative_to(tmp_path)) for path in tmp_path.rglob("*"))
+    config = (tmp_path / "models.config").read_text()
+    report = _deploy(trained, tmp_path, blessed)  # the same blessing, now stale
+    assert report["registered"] is False
+    assert "compared this model with no production version" in report["reason"]
+    assert "the registry now has production version 1" in report["reason"]
+    assert "dvc repro --force --single-item evaluation" in report["reason"]
+    assert sorted(str(path.relative_to(tmp_path)) for path in tmp_path.rglob("*")) == before
+    assert (tmp_path / "models.config").read_text() == config
+    # A forced blessing does not rest on the comparison, so it still deploys.
+    forced = {**blessed, "forced": {"by": "tester@ci", "at": "2026-11-28", "reason": "hotfix"}}
+    assert _deploy(trained, tmp_path, forced)["version"] == 2

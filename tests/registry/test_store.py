@@ -143,12 +143,16 @@ def test_dataset_load_of_empty_registry(tmp_path: Path) -> None:
     assert ModelRegistryDataset(str(tmp_path / "absent")).load() == {}
 
 
-def test_dataset_save_declined_registers_nothing(tmp_path: Path) -> None:
-    """Saving a Declined decision leaves the registry empty."""
+def test_dataset_save_declined_registers_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Saving a Declined decision leaves the registry empty and says why in the log."""
     dataset = ModelRegistryDataset(str(tmp_path))
     dataset.save(Declined(reason="accuracy 0.42 is below the 0.90 threshold"))
     assert list(tmp_path.iterdir()) == []
     assert dataset.load() == {}
+    assert "Registered nothing" in caplog.text
+    assert "accuracy 0.42 is below the 0.90 threshold" in caplog.text
 
 
 def test_dataset_save_registration_shows_in_load(tmp_path: Path) -> None:

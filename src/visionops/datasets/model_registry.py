@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,8 @@ from kedro.io import AbstractDataset
 
 from visionops.registry.layout import snapshot
 from visionops.registry.store import Declined, Registration, register
+
+logger = logging.getLogger(__name__)
 
 
 class ModelRegistryDataset(AbstractDataset[Registration | Declined, dict[str, Any]]):
@@ -36,6 +39,8 @@ class ModelRegistryDataset(AbstractDataset[Registration | Declined, dict[str, An
     def save(self, data: Registration | Declined) -> None:
         if isinstance(data, Registration):
             register(self._root, data)
+        else:
+            logger.warning("Registered nothing in %s: %s", self._root, data.reason)
 
     def _exists(self) -> bool:
         return self._root.is_dir()

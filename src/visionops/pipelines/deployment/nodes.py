@@ -10,6 +10,7 @@ import numpy as np
 from visionops import __version__
 from visionops.image_dataset import ImageDataset
 from visionops.registry.infra import InfraCheck
+from visionops.registry.layout import PRODUCTION
 from visionops.registry.store import Declined, Registration
 
 
@@ -60,6 +61,32 @@ def lineage_record(
     }
 
 
+def _describe_production(version: int | None) -> str:
+    return "no production version" if version is None else f"production version {version}"
+
+
+def _why_not_deployed(blessing: dict[str, Any], labels: dict[str, int]) -> str | None:
+    """Why the candidate must not be registered, or None if it may be.
+
+    A blessing holds only against the production model it was compared with. If
+    production has moved since (a promotion, a rollback, or a deployment after the
+    evaluation's results were cached), the comparison says nothing about the model now
+    in production, and deploying on it could replace a better one. A forced blessing
+    does not rest on the comparison, so it stands.
+    """
+    if not blessing["blessed"]:
+        return f"not deployed: {blessing['reason']}"
+    compared, current = blessing.get("champion_version"), labels.get(PRODUCTION)
+    if compared != current and not blessing.get("forced"):
+        return (
+            f"not deployed: the evaluation compared this model with "
+            f"{_describe_production(compared)}, but the registry now has "
+            f"{_describe_production(current)}; evaluate again against it "
+            "(dvc repro --force --single-item evaluation, then dvc repro)"
+        )
+    return None
+
+
 def register_model(
     model: keras.Model,
     test_split: ImageDataset,
@@ -74,6 +101,9 @@ def register_model(
     params: dict[str, Any],
 ) -> tuple[Registration | Declined, dict[str, Any]]:
     """Decides what to register: the next version of a blessed model, or nothing.
+
+    Nothing when the model is not blessed, or when it was blessed against a production
+    version that is no longer production (see ``_why_not_deployed``).
 
     The registry dataset exports the registration, validates the export in a fresh
     process (see :mod:`visionops.registry.infra`) and only then makes it a version;
@@ -98,8 +128,8 @@ def register_model(
         The registration for the registry dataset, and a deployment report.
     """
     name = params["model_name"]
-    if not blessing["blessed"]:
-        reason = f"not deployed: {blessing['reason']}"
+    reason = _why_not_deployed(blessing, model_registry.get(name, {}).get("labels", {}))
+    if reason is not None:
         report = {"model_name": name, "registered": False, "reason": reason}
         return Declined(reason=reason), report
     versions = model_registry.get(name, {}).get("versions", [])
