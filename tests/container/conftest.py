@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -22,8 +21,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).parents[2]
-BIN = Path(sys.executable).parent
+from e2e.conftest import ROOT
+
 IMAGE = os.environ.get("VISIONOPS_TEST_IMAGE", "visionops:test")
 BUILD_TIMEOUT_S = 45 * 60
 STAGE_TIMEOUT_S = 15 * 60
@@ -76,18 +75,6 @@ def new_project(root: Path) -> Path:
     (project / "data").mkdir()
     (project / "registry").mkdir()
     return project
-
-
-def host_env() -> dict[str, str]:
-    """The environment make gives the pipeline: the venv first on PATH, telemetry off."""
-    return {
-        **os.environ,
-        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
-        "KEDRO_DISABLE_TELEMETRY": "true",
-        "DO_NOT_TRACK": "1",
-        "GX_ANALYTICS_ENABLED": "false",
-        "TF_CPP_MIN_LOG_LEVEL": "2",
-    }
 
 
 def docker(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:

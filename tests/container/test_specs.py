@@ -17,14 +17,13 @@ import pytest
 import yaml
 from kedro.pipeline import Pipeline, node
 
+from e2e.conftest import BIN, ROOT, project_env
 from visionops.containers import layout
 from visionops.containers.export import RENDERERS, SPEC_DIR, project_cron
 from visionops.containers.graph import stage_dependencies
 from visionops.containers.specs import CLAIM
 from visionops.errors import ConfigError
 from visionops.stages import STAGES
-
-from .conftest import BIN, ROOT, host_env
 
 SPECS = ROOT / SPEC_DIR
 
@@ -44,7 +43,7 @@ def _export(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(BIN / "visionops"), "pipelines", "export", *args],
         cwd=ROOT,
-        env=host_env(),
+        env=project_env(),
         capture_output=True,
         text=True,
         timeout=300,

@@ -15,11 +15,12 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
+from e2e.conftest import project_env
+
 from .conftest import (
     STAGE_TIMEOUT_S,
     compose_stages,
     docker,
-    host_env,
     host_user,
     new_project,
     post_json,
@@ -43,7 +44,7 @@ def host_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     result = subprocess.run(
         ["kedro", "run"],
         cwd=project,
-        env=host_env(),
+        env=project_env(),
         capture_output=True,
         text=True,
         timeout=STAGE_TIMEOUT_S,
