@@ -7,10 +7,11 @@ BIN := $(VENV)/bin
 LOCKED := $(VENV)/.locked
 INSTALLED := $(VENV)/.installed
 
-# Telemetry stays off unless the user opts in (see README, "Telemetry").
-export KEDRO_DISABLE_TELEMETRY ?= true
-export DO_NOT_TRACK ?= 1
-export DVC_NO_ANALYTICS ?= 1
+# Telemetry is off unless the user opts in (see README, "Telemetry"), and the project
+# files hold the consent: .telemetry for Kedro, .dvc/config for DVC. No
+# KEDRO_DISABLE_TELEMETRY, DO_NOT_TRACK or DVC_NO_ANALYTICS here: each would override an
+# opt-in in those files. Great Expectations releases that send usage data read only
+# GX_ANALYTICS_ENABLED (the locked one sends none); a value the user set is kept.
 export GX_ANALYTICS_ENABLED ?= false
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PATH := $(CURDIR)/$(BIN):$(PATH)
@@ -31,7 +32,7 @@ $(INSTALLED): $(LOCKED) pyproject.toml
 	touch $@
 
 run: venv
-	@test -d .dvc || $(BIN)/dvc init --quiet
+	@test -d .dvc || { $(BIN)/dvc init --quiet && $(BIN)/dvc config core.analytics false; }
 	$(BIN)/dvc repro
 
 test: venv
