@@ -17,14 +17,16 @@ import sys
 from collections.abc import Iterable, MutableMapping, Sequence
 from pathlib import Path
 
-# What a GPU TensorFlow could use leaves behind: the NVIDIA driver (host or container),
-# WSL's GPU bridge, ROCm's compute device.
+# What an accelerator TensorFlow could use leaves behind: the NVIDIA driver (host or
+# container), WSL's GPU bridge, ROCm's compute device, TPU chips (accel, VFIO groups).
 GPU_DEVICE_FILES = (
     "/proc/driver/nvidia",
     "/dev/nvidiactl",
     "/dev/nvidia[0-9]*",
     "/dev/dxg",
     "/dev/kfd",
+    "/dev/accel[0-9]*",
+    "/dev/vfio/[0-9]*",
 )
 # TensorFlow's device factories on a CPU-only machine, as it registers them unasked.
 CPU_DEVICE_TYPES = "CPU,XLA_CPU"
@@ -45,7 +47,7 @@ def hide_absent_gpus(
 
     Args:
         environ: The environment to update.
-        device_files: Glob patterns of files whose presence means a GPU may be usable.
+        device_files: Glob patterns of files whose presence means a GPU or TPU may be usable.
         plugin_dirs: Where TensorFlow looks for device plugins (default: every site
             folder and ``sys.path`` entry, each with ``tensorflow-plugins`` appended).
         platform: The ``sys.platform`` to decide for.
