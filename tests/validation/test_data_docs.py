@@ -136,6 +136,33 @@ def test_same_results_give_the_same_files() -> None:
     assert set(render_data_docs(results)) == set(render_data_docs(results))
 
 
+def test_validating_the_same_data_again_renders_the_same_bytes() -> None:
+    """A rerun on unchanged data rewrites the site byte for byte, though it ran later."""
+    suites = [_suite("images", 64), _suite("shapes", 32)]
+    first = _validate(_frame(50), suites)
+    first_site = render_data_docs(first)
+    time.sleep(0.01)
+    second = _validate(_frame(50), suites)
+    load_times = [result.meta["batch_markers"]["ge_load_time"] for result in (*first, *second)]
+    assert load_times[0] != load_times[-1]
+    assert render_data_docs(second) == first_site
+    assert render_data_docs(first) == first_site
+    pages = b"".join(content for path, content in first_site.items() if path.endswith(".html"))
+    assert not any(load_time.encode() in pages for load_time in load_times)
+    assert first[0].meta["batch_markers"]["pandas_data_fingerprint"].encode() in pages
+
+
+def test_a_different_result_renders_a_different_page() -> None:
+    (passing,) = _validate(_frame(50), [_suite("images", 64)])
+    (failing,) = _validate(_frame(50), [_suite("images", 32)])
+    passing_site, failing_site = render_data_docs([passing]), render_data_docs([failing])
+    page = next(path for path in passing_site if path.startswith("validations/images/"))
+    assert page in failing_site
+    assert passing_site[page] != failing_site[page]
+    assert "Status: Failed" in _text(failing_site[page].decode("utf-8"))
+    assert "Status: Failed" not in _text(passing_site[page].decode("utf-8"))
+
+
 def test_two_results_of_one_suite_get_two_pages() -> None:
     results = _validate(_frame(50), [_suite("images", 64), _suite("images", 10)])
     site = render_data_docs(results)

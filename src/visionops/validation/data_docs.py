@@ -5,27 +5,38 @@ Pages are Great Expectations' own (``ValidationResultsPageRenderer``,
 out (``validations/<suite>/<run name>/<run time>/<batch>.html``, ``expectations/<suite>.html``)
 so that the relative links in them resolve. The index is a Great Expectations document with a
 plain HTML table, not Data Docs' script-built one, so it works from disk without network.
+The same results always give the same bytes, so that rerunning a pipeline on the same data
+rewrites the site unchanged.
 """
 
 from __future__ import annotations
 
+import copy
+import itertools
 import posixpath
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from html.parser import HTMLParser
 from importlib import resources
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from jinja2 import pass_context
+
 from visionops.validation.expectations import _great_expectations
 
 NO_VALUE = "__none__"  # What Great Expectations' own layout uses for a missing part.
+# Batch markers that say when a batch was read rather than what it held.
+LOAD_TIME_MARKERS = ("ge_load_time",)
 
 
 def render_data_docs(
     results: Sequence[Any], title: str = "visionops data validation"
 ) -> dict[str, bytes]:
     """Renders validation results as every file of a static Data Docs site.
+
+    The time each batch was read is left out, so that validating the same data again
+    renders the same bytes; a run id the results carry is kept, as it names the run.
 
     Args:
         results: ``ExpectationSuiteValidationResult`` objects, e.g. from ``batch.validate``.
@@ -44,7 +55,7 @@ def render_data_docs(
     from great_expectations.render.renderer.page_renderer import ValidationResultsPageRenderer
     from great_expectations.render.view.view import DefaultJinjaIndexPageView, DefaultJinjaPageView
 
-    page_view = DefaultJinjaPageView()
+    page_view = _stable_view(DefaultJinjaPageView)()
     site: dict[str, bytes] = {}
     rows = []
     for position, result in enumerate(results):
@@ -54,17 +65,59 @@ def render_data_docs(
                 "ExpectationSuiteValidationResult; pass what batch.validate returns"
             )
         page_path = _unused_path(_validation_page_path(result), site)
-        document = ValidationResultsPageRenderer().render(result)
+        document = ValidationResultsPageRenderer().render(_without_load_time(result))
         site[page_path] = page_view.render(document, show_how_to_buttons=False).encode("utf-8")
         suite_path = _suite_page_path(result.suite_name)
         if suite_path is not None and suite_path not in site:
             site[suite_path] = page_view.render(_suite_document(result)).encode("utf-8")
         rows.append(_index_row(result, page_path))
     failed = sum(1 for result in results if not result.success)
-    index = DefaultJinjaIndexPageView().render(_index_document(title, rows, failed))
+    index = _stable_view(DefaultJinjaIndexPageView)().render(_index_document(title, rows, failed))
     site["index.html"] = index.encode("utf-8")
     site.update(_static_assets(site))
     return site
+
+
+class _SameBytesEachRender:
+    """Mixed into a Great Expectations Jinja view: one document renders to one set of bytes.
+
+    Great Expectations' views stamp the render time on the logo's URL (a cache buster)
+    and give each collapsible block a random id; here the URL carries no stamp and the
+    ids count up from 1 on each page, which keeps them unique within the page.
+    """
+
+    _element_ids: Iterator[int]
+
+    def render(self, document: Any, template: str | None = None, **kwargs: Any) -> str:
+        self._element_ids = itertools.count(1)
+        return super().render(document, template, **kwargs)  # type: ignore[misc]
+
+    def generate_html_element_uuid(self, prefix: str | None = None) -> str:
+        return f"{prefix or ''}{next(self._element_ids)}"
+
+    @pass_context
+    def add_data_context_id_to_url(
+        self, jinja_context: Any, url: str, add_datetime: bool = True
+    ) -> str:
+        return super().add_data_context_id_to_url(  # type: ignore[misc]
+            jinja_context, url, add_datetime=False
+        )
+
+
+def _stable_view(view_class: type) -> type:
+    """``view_class``, a Great Expectations Jinja view, rendering the same bytes each time."""
+    return type(f"Stable{view_class.__name__}", (_SameBytesEachRender, view_class), {})
+
+
+def _without_load_time(result: Any) -> Any:
+    """The result, less the batch markers that record when its batch was read."""
+    markers = result.meta.get("batch_markers") or {}
+    if not any(name in markers for name in LOAD_TIME_MARKERS):
+        return result
+    stable = copy.copy(result)
+    kept = {name: value for name, value in markers.items() if name not in LOAD_TIME_MARKERS}
+    stable.meta = {**result.meta, "batch_markers": kept}
+    return stable
 
 
 def _safe_segment(text: str) -> str:
