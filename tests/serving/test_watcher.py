@@ -191,7 +191,8 @@ def test_the_polling_thread_picks_up_changes_and_stops(tmp_path: Path) -> None:
     watcher.poll()
     watcher.start()
     try:
-        add_versions(tmp_path, 2)
+        add_versions(tmp_path, 2)  # registered: a version folder, then models.config
+        write_models_config(tmp_path, {MODEL: {"production": 1}})
         deadline = time.monotonic() + 10
         while 2 not in state_of(catalog).loaded and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -200,3 +201,132 @@ def test_the_polling_thread_picks_up_changes_and_stops(tmp_path: Path) -> None:
 
     assert set(state_of(catalog).loaded) == {1, 2}
     assert state_of(catalog).resolve().version == 1
+
+
+def write_policy(root: Path, policy: str, labels: str = "") -> None:
+    """A hand-written models.config giving the model ``policy``."""
+    (root / MODELS_CONFIG).write_text(
+        f'model_config_list {{ config {{ name: "{MODEL}" base_path: "{MODEL}" '
+        f'model_platform: "tensorflow" {policy} {labels} }} }}'
+    )
+
+
+@pytest.mark.parametrize(
+    ("policy", "served"),
+    [
+        ("model_version_policy { specific { versions: 1 versions: 3 } }", {1, 3}),
+        ("model_version_policy { latest { num_versions: 2 } }", {2, 3}),
+        ("model_version_policy { all {} }", {1, 2, 3}),
+        ("", {3}),  # no policy: TF Serving's default, the latest version
+    ],
+    ids=["specific", "latest-2", "all", "default"],
+)
+def test_exactly_the_versions_the_policy_names_are_loaded(
+    tmp_path: Path, policy: str, served: set[int]
+) -> None:
+    add_versions(tmp_path, 1, 2, 3)
+    write_policy(tmp_path, policy)
+    watcher, catalog = watch(tmp_path, Loader())
+
+    watcher.poll()
+
+    state = state_of(catalog)
+    assert set(state.loaded) == served
+    assert set(state.statuses) == served
+    outside = min({1, 2, 3} - served, default=None)
+    if outside is not None:
+        with pytest.raises(NotFoundError, match="outside the version policy in models.config"):
+            state.resolve(version=outside)
+        with pytest.raises(NotFoundError, match=f"no version {outside} loaded or loading"):
+            state.status(outside)
+
+
+def test_a_version_folder_that_models_config_does_not_name_is_not_loaded(
+    tmp_path: Path,
+) -> None:
+    add_versions(tmp_path, 1)
+    write_models_config(tmp_path, {MODEL: {"production": 1}})
+    watcher, catalog = watch(tmp_path, Loader())
+    watcher.poll()
+
+    add_versions(tmp_path, 2)  # a folder, but models.config still names version 1 only
+    watcher.poll()
+    before = set(state_of(catalog).loaded)
+    write_models_config(tmp_path, {MODEL: {"production": 1}})
+    watcher.poll()
+
+    assert before == {1}
+    assert set(state_of(catalog).loaded) == {1, 2}
+
+
+def test_a_model_that_models_config_does_not_list_is_not_served(tmp_path: Path) -> None:
+    add_versions(tmp_path, 1)
+    (tmp_path / "other" / "1").mkdir(parents=True)
+    write_policy(tmp_path, "")
+    watcher, catalog = watch(tmp_path, Loader())
+
+    watcher.poll()
+
+    assert set(catalog.snapshot()) == {MODEL}
+    with pytest.raises(NotFoundError, match="'other' is not served"):
+        catalog.get("other")
+
+
+def test_a_model_dropped_from_models_config_is_unloaded(tmp_path: Path) -> None:
+    add_versions(tmp_path, 1)
+    write_models_config(tmp_path, {MODEL: {"production": 1}})
+    watcher, catalog = watch(tmp_path, Loader())
+    watcher.poll()
+
+    (tmp_path / MODELS_CONFIG).write_text("model_config_list {}")
+    watcher.poll()
+
+    state = state_of(catalog)
+    assert state.loaded == {}
+    assert state.statuses[1].state == END
+    with pytest.raises(NotFoundError, match="models.config does not list model 'digits'"):
+        state.resolve(version=1)
+
+
+def test_the_newest_version_failing_keeps_the_previous_one_until_a_newer_loads(
+    tmp_path: Path,
+) -> None:
+    """TF Serving's availability-preserving rule, for a model without labels."""
+    add_versions(tmp_path, 1)
+    write_models_config(tmp_path, {})
+    watcher, catalog = watch(tmp_path, Loader(broken=(2,)))
+    watcher.poll()
+
+    add_versions(tmp_path, 2)
+    write_models_config(tmp_path, {})
+    watcher.poll()
+    while_broken = state_of(catalog)
+    add_versions(tmp_path, 3)
+    write_models_config(tmp_path, {})
+    watcher.poll()
+
+    assert set(while_broken.loaded) == {1}, "no version of the policy loaded: keep version 1"
+    assert while_broken.statuses[2].state == END
+    assert set(state_of(catalog).loaded) == {3}
+    assert state_of(catalog).statuses[1].state == END
+
+
+def test_an_old_models_config_with_absolute_paths_of_another_place_is_served(
+    tmp_path: Path,
+) -> None:
+    add_versions(tmp_path, 1, 2)
+    (tmp_path / MODELS_CONFIG).write_text(
+        "model_config_list {\n"
+        f'  config {{ name: "{MODEL}" base_path: "/gone/registry/{MODEL}" '
+        'model_platform: "tensorflow" model_version_policy { all {} } '
+        'version_labels { key: "production" value: 1 } }\n'
+        "}\n"
+    )
+    loader = Loader()
+    watcher, catalog = watch(tmp_path, loader)
+
+    watcher.poll()
+
+    state = state_of(catalog)
+    assert set(state.loaded) == {1, 2}
+    assert state.resolve(label="production").path == model_dir(tmp_path, MODEL) / "1"

@@ -1,4 +1,8 @@
-"""A small reader for protobuf text format, enough for TF Serving's ``models.config``."""
+"""A small reader for protobuf text format, enough for TF Serving's ``models.config``.
+
+It takes what a hand-written config may hold besides what visionops writes: single- as
+well as double-quoted strings, and fields separated by commas or semicolons.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,10 @@ import re
 Field = tuple[str, "str | int | float | list[Field]"]
 
 _TOKEN = re.compile(
-    r'\s*(?:#[^\n]*\n?\s*)*(?:(?P<string>"(?:[^"\\]|\\.)*")|(?P<punct>[{}:])|(?P<word>[^\s{}:"#]+))'
+    # A comment runs to the end of its line, never less (else "# a b" would yield "b").
+    r"""\s*(?:#[^\n]*(?:\n|\Z)\s*)*(?:"""
+    r"""(?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')"""
+    r"""|(?P<punct>[{}:])|(?P<separator>[,;])|(?P<word>[^\s{}:"'#,;]+))"""
 )
 
 
@@ -25,7 +32,8 @@ def _tokens(text: str) -> list[str]:
             raise TextProtoError(
                 f"unexpected text at offset {position}: {text[position : position + 20]!r}"
             )
-        tokens.append(match.group(match.lastgroup))
+        if match.lastgroup != "separator":
+            tokens.append(match.group(match.lastgroup))
         position = match.end()
     return tokens
 
@@ -43,7 +51,7 @@ def _unquote(literal: str) -> str:
 
 
 def _scalar(token: str) -> str | int | float:
-    if token.startswith('"'):
+    if token.startswith(('"', "'")):
         return _unquote(token)
     for kind in (int, float):
         try:

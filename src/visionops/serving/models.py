@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from visionops.registry.layout import PRODUCTION
+from visionops.registry.layout import MODELS_CONFIG, PRODUCTION
+from visionops.registry.policy import SPECIFIC, VersionPolicy
 from visionops.serving.errors import BadRequestError, ModelInputError, NotFoundError
 from visionops.serving.signatures import Signature, read_signatures
 
@@ -138,12 +139,17 @@ class ModelState:
         loaded: The versions that are AVAILABLE, by version.
         labels: The labels being served, each pointing at a loaded version. A label
             moves only once the version it names has loaded.
+        policy: The model's version policy in ``models.config``; None when the file
+            does not list the model.
+        policy_versions: The versions on disk that the policy serves.
     """
 
     name: str
     statuses: Mapping[int, VersionStatus] = field(default_factory=dict)
     loaded: Mapping[int, LoadedVersion] = field(default_factory=dict)
     labels: Mapping[str, int] = field(default_factory=dict)
+    policy: VersionPolicy | None = None
+    policy_versions: frozenset[int] = frozenset()
 
     def default_version(self) -> int | None:
         """The version that answers when a request names none.
@@ -154,13 +160,42 @@ class ModelState:
             return self.labels[PRODUCTION]
         return max(self.loaded, default=None)
 
+    def _outside_policy(self, version: int) -> str:
+        if self.policy is None:
+            return f"{MODELS_CONFIG} does not list model {self.name!r}"
+        served = sorted(self.policy_versions) or "none"
+        if self.policy.kind == SPECIFIC and version in self.policy.versions:
+            return (
+                f"the version policy in {MODELS_CONFIG} names it, but it has no version "
+                f"folder; the policy serves versions {served}"
+            )
+        return (
+            f"it is outside the version policy in {MODELS_CONFIG} "
+            f"({self.policy.describe()}), which serves versions {served}"
+        )
+
     def _describe(self, version: int) -> str:
         status = self.statuses.get(version)
-        if status is None:
-            return "it is not served (the server loads labelled versions and the latest)"
-        if status.error_message:
+        if status is not None and status.error_message:
             return f"it failed to load: {status.error_message}"
-        return f"it is {status.state}"
+        if status is not None and (status.state != END or version in self.policy_versions):
+            return f"it is {status.state}"
+        if status is not None:
+            return f"it was unloaded: {self._outside_policy(version)}"
+        return self._outside_policy(version)
+
+    def status(self, version: int) -> VersionStatus:
+        """The state of one version the server has loaded, is loading or has unloaded.
+
+        Raises:
+            NotFoundError: The server has never had that version; says why.
+        """
+        if version not in self.statuses:
+            raise NotFoundError(
+                f"model {self.name!r} has no version {version} loaded or loading: "
+                f"{self._describe(version)}"
+            )
+        return self.statuses[version]
 
     def resolve(self, version: int | None = None, label: str | None = None) -> LoadedVersion:
         """The loaded version a request names: by number, by label, or the default.

@@ -23,7 +23,6 @@ from visionops.serving.batching import Predictor
 from visionops.serving.encoding import encode_outputs
 from visionops.serving.errors import (
     ClientGoneError,
-    NotFoundError,
     PayloadTooLargeError,
     ServingError,
 )
@@ -135,13 +134,8 @@ class ServingApp:
             return "", {"model_version_status": [s.to_json() for s in statuses]}
         if label is not None:
             version = state.resolve(label=label).version
-        if version not in state.statuses:
-            known = sorted(state.statuses) or "none"
-            raise NotFoundError(
-                f"model {state.name!r} has no version {version} loaded or loading; "
-                f"known versions: {known} (the server loads labelled versions and the latest)"
-            )
-        return version, {"model_version_status": [state.statuses[version].to_json()]}
+        status = state.status(version)
+        return version, {"model_version_status": [status.to_json()]}
 
     async def metadata(self, state: ModelState, version: int | None, label: str | None) -> Any:
         """The model spec and signature definitions of the version a request names."""

@@ -1,15 +1,19 @@
 """Keeps the served versions in step with the registry, without a moment of unavailability.
 
-Every poll compares ``models.config`` (modification time and content) and each model's
-version folders with what was seen last; when anything changed it reconciles:
+Every poll compares ``models.config`` (modification time and content) and the version
+folders of each model it lists with what was seen last; when anything changed it
+reconciles, as TensorFlow Serving does with the same file:
 
-1. Versions to serve: every version a label names, plus the latest on disk.
+1. Versions to serve: those on disk that the model's version policy in
+   ``models.config`` selects (visionops writes ``specific``: the labelled versions and
+   the newest). A model the file does not list is not served.
 2. Versions not yet loaded are loaded, one at a time, on the watcher's thread, while
    the versions already loaded keep answering.
 3. Labels move to their new version only once it is AVAILABLE (TF Serving's
    availability-preserving policy); until then a label keeps its old version.
-4. Then versions no label serves are unloaded, except those of step 1 and the highest
-   loaded one (so a model whose latest version failed to load keeps its previous one).
+4. Then versions outside the policy are unloaded, except those a label still serves
+   and, while no version of the policy has loaded (say the newest failed), the highest
+   loaded one, as TF Serving's AvailabilityPreservingPolicy keeps it.
 
 A version that fails to load is reported END with its error; it is tried again only
 when its ``saved_model.pb`` changes. Half-written versions (``.staging-*`` folders)
@@ -28,11 +32,13 @@ from pathlib import Path
 from visionops.errors import RegistryError
 from visionops.registry.layout import (
     MODELS_CONFIG,
+    ModelEntry,
     list_models,
-    list_versions,
-    read_labels,
-    version_dir,
+    model_dir,
+    read_models_config,
+    versions_in,
 )
+from visionops.registry.policy import SPECIFIC, VersionPolicy
 from visionops.serving.models import (
     AVAILABLE,
     END,
@@ -91,10 +97,14 @@ class RegistryWatcher:
             digest = hashlib.sha256(config.read_bytes()).hexdigest()
         except OSError:
             mtime, digest = None, None
+        try:
+            folders = {name: e.folder for name, e in read_models_config(self.root).items()}
+        except RegistryError:  # reported by reconcile, once, when the file changes
+            folders = {}
         versions = tuple(
-            (name, version, _stamp(version_dir(self.root, name, version)))
-            for name in list_models(self.root)
-            for version in list_versions(self.root, name)
+            (name, str(folder), version, _stamp(folder / str(version)))
+            for name, folder in sorted(folders.items())
+            for version in versions_in(folder)
         )
         return mtime, digest, versions
 
@@ -110,42 +120,70 @@ class RegistryWatcher:
     def reconcile(self) -> None:
         """Brings every model's served versions and labels in line with the registry."""
         try:
-            labels = read_labels(self.root)
+            entries = read_models_config(self.root)
         except RegistryError as error:
             logger.error("%s; serving the versions and labels loaded before", error)
             return
-        names = set(list_models(self.root)) | set(labels) | set(self.catalog.snapshot())
-        for name in sorted(names):
-            self._reconcile_model(name, labels.get(name, {}))
+        unlisted = sorted(set(list_models(self.root)) - set(entries))
+        if unlisted:
+            logger.warning(
+                "%s does not list %s, so no version of it is served; registering or "
+                "promoting a version lists it",
+                self.root / MODELS_CONFIG,
+                ", ".join(unlisted),
+            )
+        for name in sorted(set(entries) | set(self.catalog.snapshot())):
+            self._reconcile_model(name, entries.get(name))
 
-    def _reconcile_model(self, name: str, labels: dict[str, int]) -> None:
-        on_disk = set(list_versions(self.root, name))
-        wanted = {version for version in labels.values() if version in on_disk}
-        wanted |= {max(on_disk)} if on_disk else set()
+    def _reconcile_model(self, name: str, listed: ModelEntry | None) -> None:
+        # A model dropped from models.config is served as if its policy named nothing.
+        nothing = VersionPolicy(SPECIFIC)
+        entry = listed or ModelEntry(name, model_dir(self.root, name), {}, nothing)
+        on_disk = set(versions_in(entry.folder))
+        wanted = entry.policy.select(on_disk)
+        self._warn_unserved_labels(entry, wanted)
         state = self.catalog.snapshot().get(name) or ModelState(name)
+        policy = entry.policy if listed else None
+        state = replace(state, policy=policy, policy_versions=frozenset(wanted))
         for version in sorted(wanted - set(state.loaded)):
-            stamp = _stamp(version_dir(self.root, name, version))
+            stamp = _stamp(entry.folder / str(version))
             failed_before = (name, version) in self._failed
             if not failed_before or self._failed[name, version] != stamp:
-                state = self._load(state, version, stamp)
-        served = self._move_labels(state, labels, on_disk)
+                state = self._load(state, version, entry.folder / str(version), stamp)
+        served = self._move_labels(state, entry.labels, on_disk)
         keep = set(served.values()) | (wanted & set(state.loaded))
-        keep |= {max(set(state.loaded) & on_disk, default=None)} - {None}
+        if wanted and not wanted & set(state.loaded):
+            keep |= {max(set(state.loaded) & on_disk, default=None)} - {None}
         statuses = dict(state.statuses)
         for version in set(state.loaded) - keep:
             logger.info("Unloading %s version %d", name, version)
             statuses[version] = VersionStatus(version, END)
         loaded = {v: state.loaded[v] for v in state.loaded if v in keep}
-        self.catalog.publish(ModelState(name, statuses, loaded, served))
+        self.catalog.publish(replace(state, statuses=statuses, loaded=loaded, labels=served))
 
-    def _load(self, state: ModelState, version: int, stamp: Stamp) -> ModelState:
+    @staticmethod
+    def _warn_unserved_labels(entry: ModelEntry, wanted: set[int]) -> None:
+        for label, version in sorted(entry.labels.items()):
+            if version not in wanted:
+                logger.warning(
+                    "Label %s of %s names version %d, which its version policy in %s "
+                    "(%s) does not serve, or which has no folder in %s",
+                    label,
+                    entry.name,
+                    version,
+                    MODELS_CONFIG,
+                    entry.policy.describe(),
+                    entry.folder,
+                )
+
+    def _load(self, state: ModelState, version: int, path: Path, stamp: Stamp) -> ModelState:
         name = state.name
         loading = VersionStatus(version, LOADING)
         state = replace(state, statuses={**state.statuses, version: loading})
         self.catalog.publish(state)
         logger.info("Loading %s version %d", name, version)
         try:
-            loaded = self._loader(name, version, version_dir(self.root, name, version))
+            loaded = self._loader(name, version, path)
         except Exception as error:  # any failure must leave the other versions serving
             logger.error("Could not load %s version %d: %s", name, version, error)
             self._failed[name, version] = stamp
