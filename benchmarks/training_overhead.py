@@ -127,8 +127,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         project = copy_project(Path(folder) / "visionops")
         run(project, "kedro", "run", "--pipelines", "ingestion,data_validation,data_processing")
-        params = yaml.safe_load((project / "conf/base/parameters_training.yml").read_text())
-        params = params["training"]
+        params = yaml.safe_load((project / "params.yaml").read_text())["training"]
         params_path, script = Path(folder) / "params.json", Path(folder) / "plain.py"
         params_path.write_text(json.dumps(params))
         script.write_text(PLAIN_SCRIPT)

@@ -65,7 +65,7 @@ def project_images_per_s(train: ImageDataset, val: ImageDataset, epochs: int) ->
     warm = train_model(train, val, params(1))
     del warm
     result = train_model(train, val, params(epochs))
-    return result.metadata["train_images_per_second"]
+    return result.performance["train_images_per_second"]
 
 
 def plain_images_per_s(train: ImageDataset, val: ImageDataset, epochs: int) -> float:

@@ -1,4 +1,4 @@
-"""dvc.yaml stays in sync with the Kedro pipelines, parameter files and catalog."""
+"""dvc.yaml stays in sync with the Kedro pipelines, params.yaml and the catalog."""
 
 from __future__ import annotations
 
@@ -14,6 +14,10 @@ from visionops.pipeline_registry import STAGES
 ROOT = Path(__file__).parents[1]
 DVC = yaml.safe_load((ROOT / "dvc.yaml").read_text())
 CATALOG = yaml.safe_load((ROOT / "conf" / "base" / "catalog.yml").read_text())
+PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
+# What a run measures of the machine (timings, latency): written beside the outputs but
+# not DVC outputs, so every output is byte-identical for the same inputs.
+MEASUREMENTS = {"training_performance", "evaluation_performance"}
 # Stores outside the DVC graph: the registry (a database-like store that evaluation and
 # validation read and deployment writes) and the drift reference kept in it.
 WRITTEN_WHILE_RUNNING = {"visionops.datasets.LiveLogDataset"}
@@ -40,7 +44,7 @@ def _leaf_keys(value: Any, prefix: str) -> set[str]:
 
 def _catalog_file(name: str) -> str | None:
     entry = CATALOG.get(name)
-    if not entry or entry["type"] in OUTSIDE_DVC:
+    if not entry or entry["type"] in OUTSIDE_DVC or name in MEASUREMENTS:
         return None
     return entry.get("filepath") or entry.get("path")
 
@@ -58,10 +62,9 @@ def test_one_stage_per_pipeline_in_order() -> None:
 
 
 def _parameter_keys(group: str) -> set[str]:
-    """Leaf keys under ``group`` (``name`` or ``name.sub.key``) of parameters_<name>.yml."""
-    name, *path = group.split(".")
-    value = yaml.safe_load((ROOT / f"conf/base/parameters_{name}.yml").read_text())[name]
-    for key in path:
+    """Leaf keys under ``group`` (``name`` or ``name.sub.key``) of params.yaml."""
+    value = PARAMS
+    for key in group.split("."):
         value = value[key]
     return _leaf_keys(value, group)
 
@@ -78,18 +81,43 @@ def test_params_are_exactly_the_keys_the_pipeline_reads(name: str) -> None:
         if dataset.startswith("params:")
     }
     assert name in groups
+    # Catalog entries read parameters too, as ${globals:model_name} and the like.
+    for dataset in pipelines[name].datasets():
+        entry = str(CATALOG.get(dataset, ""))
+        groups |= {key for key in PARAMS if f"${{globals:{key}}}" in entry}
     read = set().union(*(_parameter_keys(group) for group in groups))
     assert set(declared) == read
 
 
-def test_params_yaml_is_generated_from_conf_base() -> None:
-    """params.yaml holds exactly the conf/base parameters (`visionops params sync`)."""
-    from visionops.params_file import render
-    from visionops.project_config import load_config
+def test_no_parameters_outside_params_yaml() -> None:
+    """conf/ holds no parameter or globals file that DVC would not see."""
+    conf = ROOT / "conf"
+    stray = [p for p in conf.rglob("*") if p.name.startswith(("parameters", "globals"))]
+    assert stray == []
 
-    assert (ROOT / "params.yaml").read_text() == render(load_config(ROOT, "parameters")), (
-        "params.yaml is stale: run `make params`"
-    )
+
+def test_measurements_are_no_outputs_and_are_ignored_by_git() -> None:
+    """Timings differ from run to run: outside dvc.lock, outside git."""
+    import subprocess
+
+    declared = set()
+    for stage in DVC["stages"].values():
+        declared |= _paths(stage.get("outs", [])) | _paths(stage.get("metrics", []))
+    for name in MEASUREMENTS:
+        path = CATALOG[name]["filepath"]
+        assert path not in declared
+        ignored = subprocess.run(["git", "check-ignore", "-q", path], cwd=ROOT, check=False)
+        assert ignored.returncode == 0, f"{path} is not git-ignored"
+
+
+def test_every_output_is_cached_so_experiments_keep_it() -> None:
+    """`dvc exp show` reads a revision's metrics from the cache, and `dvc exp apply`
+    restores its outputs from it: only the persistent live log is not cached."""
+    for name, stage in DVC["stages"].items():
+        for entry in stage.get("outs", []) + stage.get("metrics", []):
+            if isinstance(entry, dict):
+                (path, options) = next(iter(entry.items()))
+                assert options.get("cache", True) or options.get("persist"), (name, path)
 
 
 @pytest.mark.parametrize("name", STAGES)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from visionops import __version__
+from visionops.config import registry_root
 from visionops.errors import RegistryError, VisionOpsError
 from visionops.registry.events import read_events, verify_chain
 from visionops.registry.layout import PRODUCTION, snapshot
@@ -28,7 +29,20 @@ from visionops.registry.promotion import (
     rollback,
 )
 
-DEFAULT_REGISTRY = "registry"
+
+def _add_registry_options(action: argparse.ArgumentParser) -> None:
+    """``--registry`` and ``--project-dir``: the registry is the project's by default."""
+    action.add_argument(
+        "--registry",
+        help="registry root folder (default: registry_root in the project's params.yaml)",
+    )
+    action.add_argument("--project-dir", default=".", help="the project folder (default: .)")
+
+
+def _resolve_registry(args: argparse.Namespace) -> None:
+    """Fills in ``args.registry`` from the project's configuration when not given."""
+    if getattr(args, "registry", "") is None:
+        args.registry = str(registry_root(Path(args.project_dir)))
 
 
 def _models_list(args: argparse.Namespace) -> int:
@@ -106,7 +120,7 @@ def _models_show(args: argparse.Namespace) -> int:
         "content": f"{intact.get(content['intact'], 'no digest logged')} "
         f"(sha256 {content['current_sha256'][:16]})",
         "blessing": _describe_blessing(info["lineage"].get("blessing")),
-        "lineage": info["lineage"].get("error"),
+        **_describe_lineage(info["lineage"]),
         "metrics": ", ".join(
             f"{k}={v:.4g}"
             for k, v in sorted((info["lineage"].get("metrics") or {}).items())
@@ -128,7 +142,46 @@ def _describe_blessing(blessing: object) -> str | None:
     if not isinstance(blessing, dict):
         return None
     verdict = "blessed" if blessing.get("blessed") else "NOT blessed"
-    return f"{verdict}: {blessing.get('reason', 'no reason recorded')}"
+    reason = str(blessing.get("reason") or "no reason recorded")
+    # The evaluation writes its reason with the verdict in front; say it once.
+    for prefix in ("blessed: ", "not blessed: ", "NOT blessed: "):
+        reason = reason.removeprefix(prefix)
+    return f"{verdict}: {reason}"
+
+
+def _describe_lineage(lineage: dict[str, Any]) -> dict[str, str | None]:
+    """The lineage summary's rows: code, data, validation, task, weights."""
+    if "error" in lineage:
+        return {"lineage": lineage["error"]}
+    if not lineage:
+        return {"lineage": "no lineage.json recorded"}
+    code = lineage.get("code") or {}
+    source = lineage.get("source") or {}
+    validation = lineage.get("validation") or {}
+    described_source = source.get("source")
+    if described_source and described_source != "digits" and source.get("path"):
+        described_source = f"{described_source} {source['path']}"
+    checks = (
+        f"{'passed' if validation.get('success') else 'FAILED'} "
+        f"{validation.get('evaluated')} expectations on {validation.get('images')} images"
+        if validation
+        else None
+    )
+    shape = lineage.get("image_shape")
+    classes = lineage.get("class_names") or []
+    return {
+        "code": (
+            f"commit {str(code.get('commit'))[:12]}{' (dirty tree)' if code.get('dirty') else ''}"
+            if code
+            else None
+        ),
+        "data": described_source,
+        "validation": checks,
+        "task": f"{len(classes)} classes, images {'x'.join(map(str, shape))}" if shape else None,
+        "weights": f"sha256 {str(lineage['weights_sha256'])[:16]}"
+        if lineage.get("weights_sha256")
+        else None,
+    }
 
 
 def _print_history(model: str, versions: list[dict[str, Any]], as_json: bool) -> None:
@@ -175,6 +228,21 @@ def _models_rollback(args: argparse.Namespace) -> int:
     return _print_move(move, args.json, "rolled back")
 
 
+def _models_tfserving_config(args: argparse.Namespace) -> int:
+    from visionops.registry.layout import absolute_models_config
+
+    try:
+        text = absolute_models_config(Path(args.registry), args.mount)
+    except ValueError as error:
+        raise RegistryError(f"--mount {args.mount!r}: {error}") from error
+    if args.output:
+        Path(args.output).write_text(text)
+        print(f"wrote {args.output} for TensorFlow Serving, the registry at {args.mount}")
+    else:
+        print(text, end="")
+    return 0
+
+
 def _models_events(args: argparse.Namespace) -> int:
     root = Path(args.registry)
     require_model(root, args.model)
@@ -215,26 +283,6 @@ def _validate(args: argparse.Namespace) -> int:
         force=args.force,
         as_json=args.json,
     )
-
-
-def _params_sync(args: argparse.Namespace) -> int:
-    from visionops.params_file import PARAMS_FILE, render
-    from visionops.project_config import load_config
-
-    project = Path(args.project_dir)
-    text = render(load_config(project, "parameters"))
-    target = project / PARAMS_FILE
-    current = target.read_text() if target.is_file() else None
-    if args.check:
-        if current != text:
-            print(f"{target} is out of date with conf/base; run `visionops params sync`")
-            return 1
-        print(f"{target} is up to date")
-        return 0
-    if current != text:
-        target.write_text(text)
-        print(f"wrote {target} from conf/base")
-    return 0
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -372,14 +420,8 @@ def _add_lineage_parsers(commands: argparse._SubParsersAction) -> None:
     reproduce.add_argument("--until", metavar="STAGE", help="stop after this stage")
     reproduce.set_defaults(handler=_reproduce)
     for action in (show, trace, verify, reproduce):
-        action.add_argument(
-            "--registry",
-            default=os.environ.get("VISIONOPS_REGISTRY", DEFAULT_REGISTRY),
-            help="registry root folder (default: $VISIONOPS_REGISTRY or ./registry)",
-        )
+        _add_registry_options(action)
         action.add_argument("--json", action="store_true", help="print JSON for machines")
-        if action is not show:
-            action.add_argument("--project-dir", default=".", help="the project (default: .)")
 
 
 def _pipelines_export(args: argparse.Namespace) -> int:
@@ -420,7 +462,7 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 -- one statement
         prog="visionops",
         description=(
             "Reproducible pipelines for image classifiers. Run the stages with "
-            "'dvc repro' (or 'kedro run --pipeline NAME'); inspect results with these commands."
+            "'dvc repro' (or 'kedro run --pipelines NAME'); inspect results with these commands."
         ),
     )
     parser.add_argument("--version", action="version", version=f"visionops {__version__}")
@@ -454,12 +496,17 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 -- one statement
         "--verify", action="store_true", help="check the hash chain; exit 1 naming each problem"
     )
     event_log.set_defaults(handler=_models_events)
-    for action in (listing, showing, promoting, rolling_back, event_log):
-        action.add_argument(
-            "--registry",
-            default=os.environ.get("VISIONOPS_REGISTRY", DEFAULT_REGISTRY),
-            help="registry root folder (default: $VISIONOPS_REGISTRY or ./registry)",
-        )
+    tfserving = models_commands.add_parser(
+        "tfserving-config",
+        help="models.config with absolute paths, for TensorFlow Serving (which needs them)",
+    )
+    tfserving.add_argument(
+        "--mount", required=True, help="where TensorFlow Serving sees the registry, e.g. /models"
+    )
+    tfserving.add_argument("--output", help="write here instead of printing")
+    tfserving.set_defaults(handler=_models_tfserving_config)
+    for action in (listing, showing, promoting, rolling_back, event_log, tfserving):
+        _add_registry_options(action)
         action.add_argument("--json", action="store_true", help="print JSON for machines")
 
     validate = commands.add_parser(
@@ -480,40 +527,27 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 -- one statement
     validate.add_argument(
         "--init-suite",
         action="store_true",
-        help="write conf/base/expectations/{images,dataset,classes}.json and the pinned "
-        "reference conf/base/reference/data_profile.json from this data",
+        help="write the expectation suites (conf/base/expectations/{images,dataset,classes}"
+        ".json) and the pinned drift reference (conf/base/reference/<model_name>.json) "
+        "from this data",
     )
     validate.add_argument("--force", action="store_true", help="with --init-suite: overwrite")
     validate.add_argument("--json", action="store_true", help="print the report as JSON")
     validate.add_argument("--project-dir", default=".", help="the project folder (default: .)")
     validate.set_defaults(handler=_validate)
 
-    params = commands.add_parser(
-        "params", help="params.yaml, the parameters as DVC sees them (dvc exp run -S)"
-    )
-    params_commands = params.add_subparsers(dest="params_command", metavar="ACTION", required=True)
-    sync = params_commands.add_parser(
-        "sync", help="regenerate params.yaml from conf/base/parameters_*.yml"
-    )
-    sync.add_argument("--check", action="store_true", help="exit 1 if params.yaml is stale")
-    sync.add_argument("--project-dir", default=".", help="the project folder (default: .)")
-    sync.set_defaults(handler=_params_sync)
-
     serve = commands.add_parser(
         "serve",
         help="serve the registry over TensorFlow Serving's REST API",
         description=(
             "Serves every model in the registry at /v1/models/... (status, metadata, "
-            ":predict), with /healthz and /metrics, until Ctrl-C or SIGTERM. Labelled "
-            "versions and the latest are loaded; new versions and moved labels are picked "
+            ":predict), with /healthz and /metrics, until Ctrl-C or SIGTERM. The "
+            "versions models.config's version policy selects are loaded (visionops writes "
+            "the labelled versions and the newest); new versions and moved labels are picked "
             "up while serving, a label moving only once its new version has loaded."
         ),
     )
-    serve.add_argument(
-        "--registry",
-        default=os.environ.get("VISIONOPS_REGISTRY", DEFAULT_REGISTRY),
-        help="registry root folder (default: $VISIONOPS_REGISTRY or ./registry)",
-    )
+    _add_registry_options(serve)
     serve.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
     serve.add_argument("--port", type=int, default=8501, help="default: 8501")
     serve.add_argument(
@@ -561,12 +595,16 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 -- one statement
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Runs the command named in ``argv`` and exits with its status."""
+    from visionops.devices import hide_absent_gpus
+
+    hide_absent_gpus()  # before any command imports TensorFlow
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         sys.exit(0)
     try:
+        _resolve_registry(args)
         sys.exit(args.handler(args))
     except VisionOpsError as error:
         print(f"visionops: error: {error}", file=sys.stderr)

@@ -49,6 +49,11 @@ class SourceDatasetHook:
         )
 
 
+def _drop_resume_advice(record: logging.LogRecord) -> bool:
+    message = record.getMessage()
+    return not ("--from-nodes" in message or message.startswith("No nodes ran"))
+
+
 def user_error(error: BaseException) -> VisionOpsError | None:
     """The first :class:`VisionOpsError` in a chain of ``raise ... from``, if any."""
     current: BaseException | None = error
@@ -68,6 +73,15 @@ class ReadableErrorHook:
     the exit code stays 1. Set ``VISIONOPS_TRACEBACK=1`` to see the traceback anyway.
     Any other error keeps its full traceback.
     """
+
+    @hook_impl
+    def on_node_error(self, error: Exception) -> None:
+        """Drops Kedro's advice to resume with ``--from-nodes`` after a user error: the
+        fix is in the data or the configuration, and rerunning a node does not help."""
+        if user_error(error) is None or os.environ.get("VISIONOPS_TRACEBACK"):
+            return
+        for name in ("kedro.runner.sequential_runner", "kedro.runner.runner"):
+            logging.getLogger(name).addFilter(_drop_resume_advice)
 
     @hook_impl
     def on_pipeline_error(self, error: Exception) -> None:

@@ -7,11 +7,12 @@ from visionops.devices import hide_absent_gpus
 # without a GPU.
 hide_absent_gpus()
 
+from visionops.config import ProjectConfigLoader  # noqa: E402
 from visionops.hooks import ReadableErrorHook, SourceDatasetHook  # noqa: E402
-from visionops.params_file import ParamsFileConfigLoader  # noqa: E402
 
 HOOKS = (SourceDatasetHook(), ReadableErrorHook())
 
-# conf/base parameters, then params.yaml (what `dvc exp run -S` edits), then --params.
-CONFIG_LOADER_CLASS = ParamsFileConfigLoader
+# Parameters come from params.yaml (what DVC tracks and `dvc exp run -S` edits), with
+# `kedro run --params` over it; conf/ holds the catalog and the expectation suites.
+CONFIG_LOADER_CLASS = ProjectConfigLoader
 CONFIG_LOADER_ARGS = {"base_env": "base", "default_run_env": "local"}

@@ -49,6 +49,16 @@ def run(project: Path, *command: str, check: bool = True) -> subprocess.Complete
     return result
 
 
+def set_parameters(project: Path, values: dict[str, object]) -> None:
+    """Edits the project's params.yaml as a user would: ``values`` laid over it."""
+    import yaml
+
+    from visionops.config import PARAMS_FILE, merged
+
+    path = project / PARAMS_FILE
+    path.write_text(yaml.safe_dump(merged(yaml.safe_load(path.read_text()), values)))
+
+
 def copy_project(target: Path) -> Path:
     """Copies the files a clone would have (tracked and not ignored) and commits them."""
     listed = subprocess.run(

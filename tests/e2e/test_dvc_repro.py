@@ -7,11 +7,10 @@ import re
 from pathlib import Path
 
 import pytest
-import yaml
 
 from visionops.registry.layout import list_versions, read_labels
 
-from .conftest import run
+from .conftest import run, set_parameters
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -46,12 +45,7 @@ def test_push_then_pull_restores_a_deleted_output(reproduced: Path) -> None:
 
 
 def test_an_evaluation_parameter_reruns_only_evaluation_and_deployment(reproduced: Path) -> None:
-    params_file = reproduced / "conf/base/parameters_evaluation.yml"
-    params = yaml.safe_load(params_file.read_text())
-    params["evaluation"]["min_accuracy"] = 0.85
-    params_file.write_text(yaml.safe_dump(params))
-    run(reproduced, "visionops", "params", "sync")
-    assert "min_accuracy: 0.85" in (reproduced / "params.yaml").read_text()
+    set_parameters(reproduced, {"evaluation": {"min_accuracy": 0.85}})
     result = run(reproduced, "dvc", "repro")
     assert _stages_run(result.stdout) == ["evaluation", "deployment"]
     assert list_versions(reproduced / "registry", "classifier") == [1, 2]

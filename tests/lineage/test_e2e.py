@@ -8,9 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
-from e2e.conftest import copy_project, run
+from e2e.conftest import copy_project, run, set_parameters
 from visionops.lineage.record import NOT_RECORDED
 from visionops.registry.layout import LINEAGE_FILE, list_versions, read_labels
 from visionops.sources.digits import read_digits
@@ -24,10 +23,7 @@ SUBSET = "data/01_raw/digits_subset.npz"
 
 
 def _set(project: Path, group: str, **values: object) -> None:
-    path = project / f"conf/base/parameters_{group}.yml"
-    params = yaml.safe_load(path.read_text())
-    params[group].update(values)
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    set_parameters(project, {group: values})
 
 
 def _write_subset(path: Path) -> None:

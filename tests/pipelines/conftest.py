@@ -65,17 +65,13 @@ def run_pipeline(pipeline: Pipeline, inputs: dict[str, Any]) -> dict[str, Any]:
     return {name: catalog[name].load() for name in pipeline.all_outputs()}
 
 
-def load_parameters(name: str) -> dict[str, Any]:
-    """The project's parameters for one pipeline, resolved as ``kedro run`` resolves
-    conf/base/parameters_<name>.yml (globals included)."""
+def load_parameters(name: str) -> Any:
+    """The project's parameter ``name`` (a group or a value), as ``kedro run`` reads it."""
     from pathlib import Path
 
-    from kedro.config import OmegaConfigLoader
+    from visionops.config import read_parameters
 
-    conf = Path(__file__).parents[2] / "conf"
-    return OmegaConfigLoader(conf_source=str(conf), base_env="base", default_run_env="local")[
-        "parameters"
-    ][name]
+    return read_parameters(Path(__file__).parents[2])[name]
 
 
 def load_suite(name: str) -> dict[str, Any]:

@@ -32,6 +32,8 @@ def _inputs(
         **SUITES,
         "drift_reference": reference,
         "params:data_validation": params,
+        "params:model_name": "classifier",
+        "params:ingestion": load_parameters("ingestion"),
     }
 
 

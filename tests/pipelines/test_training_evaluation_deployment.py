@@ -9,6 +9,7 @@ import pytest
 from visionops.datasets import ModelRegistryDataset
 from visionops.datasets.training_run import LiveLog
 from visionops.modeling.checkpoint import CheckpointStore
+from visionops.modeling.trainer import weights_sha256
 from visionops.pipelines.data_processing import create_pipeline as processing_pipeline
 from visionops.pipelines.deployment import create_pipeline as deployment_pipeline
 from visionops.pipelines.evaluation import create_pipeline as evaluation_pipeline
@@ -63,6 +64,8 @@ def _evaluate(trained: dict, production: object = None, **overrides: object) -> 
             "test_split": trained["test_split"],
             "production_model": production,
             "run_context": {"actor": "tester@ci", "time": "2026-11-28T00:00:00+00:00"},
+            "params:model_name": "classifier",
+            "params:ingestion": load_parameters("ingestion"),
             "params:evaluation": params,
         },
     )
@@ -70,7 +73,10 @@ def _evaluate(trained: dict, production: object = None, **overrides: object) -> 
 
 def test_evaluation_scores_the_test_split_and_blesses_above_the_threshold(trained: dict) -> None:
     outputs = _evaluate(trained)
-    metrics = outputs["metrics"]
+    metrics = outputs["evaluation_report"]
+    assert outputs["metrics"] == {
+        key: metrics[key] for key in ("accuracy", "macro_f1", "expected_calibration_error")
+    }, "the DVC metrics file holds the headline figures only"
     assert metrics["test_images"] == len(trained["test_split"])
     assert metrics["accuracy"] >= 0.9, "three banded classes are easy to separate"
     assert 0.0 <= metrics["macro_f1"] <= 1.0
@@ -79,7 +85,9 @@ def test_evaluation_scores_the_test_split_and_blesses_above_the_threshold(traine
     assert set(metrics["per_class"]) == set(trained["test_split"].class_names)
     assert set(metrics["per_class"]["class_0"]) == {"precision", "recall", "f1", "support"}
     assert 0.0 <= metrics["expected_calibration_error"] <= 1.0
-    assert metrics["latency"]["p99_ms"] >= metrics["latency"]["p50_ms"] > 0
+    latency = outputs["evaluation_performance"]["latency"]
+    assert latency["p99_ms"] >= latency["p50_ms"] > 0
+    assert "latency" not in metrics, "measurements stay out of the DVC outputs"
     assert metrics["production"] is None
     assert outputs["blessing"]["blessed"] is True
     assert "meets the minimum" in outputs["blessing"]["reason"]
@@ -96,6 +104,19 @@ def test_evaluation_refuses_the_blessing_below_the_threshold(trained: dict) -> N
     assert "is below the minimum 1.0100" in blessing["reason"]
 
 
+def _retrained(trained: dict, seed: int) -> dict:
+    """The trained model with other weights (as a retrain would give), and its metadata."""
+    import keras
+
+    model = keras.models.clone_model(trained["model"])
+    rng = np.random.default_rng(seed)
+    model.set_weights(
+        [w + rng.normal(0, 1e-3, w.shape).astype(w.dtype) for w in trained["model"].get_weights()]
+    )
+    metadata = {**trained["training_metadata"], "weights_sha256": weights_sha256(model)}
+    return {**trained, "model": model, "training_metadata": metadata}
+
+
 def _deploy(trained: dict, root: Path, blessing: dict) -> dict:
     pipeline = deployment_pipeline()
     registry = ModelRegistryDataset(path=str(root))
@@ -104,7 +125,7 @@ def _deploy(trained: dict, root: Path, blessing: dict) -> dict:
         {
             "model": trained["model"],
             "test_split": trained["test_split"],
-            "metrics": {"accuracy": 0.95},
+            "evaluation_report": {"accuracy": 0.95},
             "blessing": blessing,
             "data_profile": {"format": 1, "images": 0},
             "validation_report": {"success": True, "images": 180, "evaluated": 16, "failed": 0},
@@ -116,6 +137,7 @@ def _deploy(trained: dict, root: Path, blessing: dict) -> dict:
                 "parameters": {"training": {"epochs": 6}},
             },
             "run_context": {"actor": "tester@ci", "time": "2026-11-28T00:00:00+00:00"},
+            "params:model_name": "classifier",
             "params:deployment": load_parameters("deployment"),
         },
     )
@@ -129,7 +151,8 @@ def _deploy(trained: dict, root: Path, blessing: dict) -> dict:
 def test_deployment_registers_blessed_models_as_new_versions(trained: dict, tmp_path: Path) -> None:
     blessed = {"blessed": True, "reason": "test accuracy 0.95 meets the minimum 0.90"}
     first = _deploy(trained, tmp_path, {**blessed, "champion_version": None})
-    second = _deploy(trained, tmp_path, {**blessed, "champion_version": 1})
+    retrained = _retrained(trained, seed=1)
+    second = _deploy(retrained, tmp_path, {**blessed, "champion_version": 1})
     assert (first["version"], second["version"]) == (1, 2)
     assert list_versions(tmp_path, "classifier") == [1, 2]
     assert read_labels(tmp_path) == {"classifier": {"production": 2}}
@@ -139,7 +162,7 @@ def test_deployment_registers_blessed_models_as_new_versions(trained: dict, tmp_
     assert lineage["registered_by"] == "tester@ci"
     assert lineage["code"] == {"commit": "abc123", "dirty": False}
     assert lineage["stages"]["training"]["outs"]["data/06_models/model.keras"] == "f00"
-    assert lineage["training"]["weights_sha256"] == trained["training_metadata"]["weights_sha256"]
+    assert lineage["training"]["weights_sha256"] == retrained["training_metadata"]["weights_sha256"]
     assert lineage["validation"]["success"] is True
     assert "saved_model.pb" in lineage["files"]
 
@@ -160,7 +183,8 @@ def test_a_blessing_against_a_production_version_since_replaced_deploys_nothing(
     _deploy(trained, tmp_path, blessed)  # version 1 becomes production
     before = sorted(str(path.relative_to(tmp_path)) for path in tmp_path.rglob("*"))
     config = (tmp_path / "models.config").read_text()
-    report = _deploy(trained, tmp_path, blessed)  # the same blessing, now stale
+    retrained = _retrained(trained, seed=2)
+    report = _deploy(retrained, tmp_path, blessed)  # the same blessing, now stale
     assert report["registered"] is False
     assert "compared this model with no production version" in report["reason"]
     assert "the registry now has production version 1" in report["reason"]
@@ -169,4 +193,19 @@ def test_a_blessing_against_a_production_version_since_replaced_deploys_nothing(
     assert (tmp_path / "models.config").read_text() == config
     # A forced blessing does not rest on the comparison, so it still deploys.
     forced = {**blessed, "forced": {"by": "tester@ci", "at": "2026-11-28", "reason": "hotfix"}}
-    assert _deploy(trained, tmp_path, forced)["version"] == 2
+    assert _deploy(retrained, tmp_path, forced)["version"] == 2
+
+
+def test_the_same_weights_are_not_registered_again(trained: dict, tmp_path: Path) -> None:
+    """A rerun on the same inputs trains the same weights: it says which version they are."""
+    blessed = {"blessed": True, "reason": "meets the minimum", "champion_version": None}
+    assert _deploy(trained, tmp_path, blessed)["version"] == 1
+    before = {p: p.read_bytes() for p in sorted(tmp_path.rglob("*")) if p.is_file()}
+    report = _deploy(trained, tmp_path, {**blessed, "champion_version": 1})
+    assert report["registered"] is False
+    assert "are classifier:1 [production] already" in report["reason"]
+    assert {p: p.read_bytes() for p in sorted(tmp_path.rglob("*")) if p.is_file()} == before
+    # Even a forced blessing does not copy a version.
+    forced = {**blessed, "forced": {"by": "tester@ci", "at": "2026-11-28", "reason": "again"}}
+    assert _deploy(trained, tmp_path, forced)["registered"] is False
+    assert list_versions(tmp_path, "classifier") == [1]

@@ -57,10 +57,19 @@ def test_show_a_model_lists_its_history(
 
 
 def test_promote_then_rollback(
-    three_productions: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+    three_productions: Path,
+    capsys: pytest.CaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
-    """The registry defaults to $VISIONOPS_REGISTRY; the actor to $VISIONOPS_ACTOR."""
-    monkeypatch.setenv("VISIONOPS_REGISTRY", str(three_productions))
+    """The registry defaults to the project's registry_root (params.yaml, read from the
+    working folder); the actor to $VISIONOPS_ACTOR."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "params.yaml").write_text(
+        f"model_name: {MODEL}\nregistry_root: {three_productions}\n"
+    )
+    monkeypatch.chdir(project)
     monkeypatch.setenv("VISIONOPS_ACTOR", "dana")
     code, out, _ = run(capsys, "promote", f"{MODEL}:1", "--reason", "v2 and v3 drift")
     assert (code, out) == (0, "digits: production moved from 3 to 1\n")

@@ -159,7 +159,10 @@ def test_dataset_save_registration_shows_in_load(tmp_path: Path) -> None:
     """Saving a Registration through the dataset makes it visible to the next load."""
     dataset = ModelRegistryDataset(str(tmp_path / "registry"))
     dataset.save(registration(tiny_model(), 4, ("production",)))
-    assert dataset.load() == {"digits": {"versions": [4], "labels": {"production": 4}}}
+    weights = registration(tiny_model(), 4, ()).lineage.get("training", {}).get("weights_sha256")
+    assert dataset.load() == {
+        "digits": {"versions": [4], "labels": {"production": 4}, "weights": {4: weights}}
+    }
 
 
 def test_registration_is_logged_with_labels_blessing_and_digest(tmp_path: Path) -> None:

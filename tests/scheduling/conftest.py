@@ -54,9 +54,11 @@ def records(log: Path, pid: int | None = None, kind: str | None = None) -> list[
 
 @pytest.fixture
 def conf_project(tmp_path: Path) -> Path:
-    """A project folder with the real conf/ (no code, no data, no registry): enough for
-    the settings and the checks, which read conf/, params.yaml, the source and the registry."""
+    """A project folder with the real conf/ and params.yaml (no code, no data, no
+    registry): enough for the settings and the checks, which read conf/, params.yaml,
+    the source and the registry."""
     project = tmp_path / "project"
     shutil.copytree(ROOT / "conf" / "base", project / "conf" / "base")
     (project / "conf" / "local").mkdir()
+    shutil.copy(ROOT / "params.yaml", project / "params.yaml")
     return project

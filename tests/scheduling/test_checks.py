@@ -7,8 +7,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-import yaml
 
+from e2e.conftest import set_parameters
 from visionops.registry.events import REGISTERED, append_event
 from visionops.registry.layout import write_models_config
 from visionops.scheduling.checks import evaluate, project_parameters
@@ -27,7 +27,7 @@ def project(conf_project: Path) -> Path:
     `dvc exp run -S ingestion.source=image_folder ...` would leave it."""
     write_images(conf_project / SOURCE, per_class=40, seed=1)
     overlay = {"ingestion": {"source": "image_folder", "path": SOURCE, "image_size": [12, 12]}}
-    (conf_project / "params.yaml").write_text(yaml.safe_dump(overlay))
+    set_parameters(conf_project, overlay)
     return conf_project
 
 
@@ -42,10 +42,11 @@ def _register(project: Path, version: int) -> None:
     append_event(root, "classifier", REGISTERED, version=version, labels={"production": version})
 
 
-def test_params_yaml_is_laid_over_conf(project: Path) -> None:
+def test_the_checks_read_params_yaml(project: Path) -> None:
     ingestion = project_parameters(project)["ingestion"]
     assert ingestion["source"] == "image_folder"
-    assert ingestion["channels"] == 3  # from conf/base, not in params.yaml
+    assert ingestion["image_size"] == [12, 12]
+    assert ingestion["channels"] == 3  # kept from the project's params.yaml
 
 
 def test_first_check_of_a_fresh_project_retrains(project: Path) -> None:
@@ -80,7 +81,7 @@ def test_drift_from_the_reference_retrains_unless_the_threshold_allows_it(
     # almost every image.
     reference = _profile(project)
     reference["class_counts"] = [400, 4, 4]
-    pinned = project / "conf/base/reference/data_profile.json"
+    pinned = project / "conf/base/reference/classifier.json"
     pinned.write_text(json.dumps(reference))
     drift = _by_trigger(evaluate(load_settings(project), None, now()).checks)["drift"]
     assert drift.decision == RETRAIN
@@ -105,9 +106,7 @@ def test_disabled_triggers_and_a_missing_source_never_fire(project: Path) -> Non
     checks = _by_trigger(evaluate(load_settings(project), None, now()).checks)
     assert checks["new_data"].decision == SKIP
     assert "trigger is off" in checks["new_data"].reason
-    (project / "params.yaml").write_text(
-        yaml.safe_dump({"ingestion": {"source": "image_folder", "path": "data/01_raw/gone"}})
-    )
+    set_parameters(project, {"ingestion": {"source": "image_folder", "path": "data/01_raw/gone"}})
     (project / "conf/local/scheduling.yml").unlink()
     checks = _by_trigger(evaluate(load_settings(project), None, now()).checks)
     assert checks["new_data"].decision == SKIP

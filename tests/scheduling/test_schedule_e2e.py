@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from e2e.conftest import BIN, copy_project, project_env, run
+from e2e.conftest import BIN, copy_project, project_env, run, set_parameters
 from visionops.registry.layout import list_versions, read_labels
 from visionops.scheduling.runlog import read_log
 from visionops.stages import STAGES
@@ -37,13 +36,8 @@ PARAMETERS = {
 
 
 def _set_parameters(project: Path) -> None:
-    for group, values in PARAMETERS.items():
-        path = project / "conf" / "base" / f"parameters_{group}.yml"
-        parameters = yaml.safe_load(path.read_text())
-        parameters[group].update(values)
-        path.write_text(yaml.safe_dump(parameters, sort_keys=False))
+    set_parameters(project, PARAMETERS)
     write_scheduling_settings(project, retrain_on_schedule=False, max_model_age_days=30)
-    run(project, "visionops", "params", "sync")
     run(project, "git", "add", "--all")
     run(project, "git", "commit", "--quiet", "-m", "a small image folder, two epochs")
 

@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from kedro.config import OmegaConfigLoader
 from PIL import Image
 
 from visionops.image_dataset import ImageDataset
@@ -33,8 +32,9 @@ Validate = Callable[..., tuple[ValidationOutcome, str]]
 
 def load_parameters() -> dict[str, Any]:
     """The ``data_validation`` parameters, resolved as ``kedro run`` resolves them."""
-    loader = OmegaConfigLoader(conf_source=str(CONF), base_env="base", default_run_env="local")
-    return loader["parameters"]["data_validation"]
+    from visionops.config import read_parameters
+
+    return read_parameters(CONF.parent)["data_validation"]
 
 
 def load_suite(name: str) -> dict[str, Any]:

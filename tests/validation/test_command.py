@@ -17,9 +17,11 @@ ROOT = Path(__file__).parents[2]
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    """A project folder holding a copy of the real conf/ and no registry."""
+    """A project folder holding a copy of the real conf/ and params.yaml, no registry."""
     shutil.copytree(ROOT / "conf", tmp_path / "conf")
-    (tmp_path / "conf" / "base" / "reference" / "data_profile.json").unlink(missing_ok=True)
+    shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
+    for pinned in (tmp_path / "conf" / "base" / "reference").glob("*.json"):
+        pinned.unlink()
     return tmp_path
 
 
@@ -77,7 +79,7 @@ def test_init_suite_infers_reviewable_suites_and_pins_the_reference(
     shape = next(e for e in images["expectations"] if e["kwargs"].get("column") == "shape")
     assert shape["kwargs"]["value_set"] == ["8x8x1"]
     assert shape["meta"]["observed"] == "shapes ['8x8x1']"
-    assert (project / "conf/base/reference/data_profile.json").is_file()
+    assert (project / "conf/base/reference/classifier.json").is_file()
 
     code, output = _run(capsys, *args)
     assert code == 0, output

@@ -7,6 +7,7 @@ from typing import Any
 
 from kedro.io import AbstractDataset
 
+from visionops.config import read_parameters
 from visionops.lineage.sources import dvc_lock_stages, git_state
 
 
@@ -19,12 +20,10 @@ class LineageSourcesDataset(AbstractDataset[None, dict[str, Any]]):
         self.metadata = metadata
 
     def load(self) -> dict[str, Any]:
-        from visionops.params_file import read
-
         return {
             "code": git_state(self._project_dir),
             "stages": dvc_lock_stages(self._project_dir),
-            "parameters": read(self._project_dir) or {},
+            "parameters": read_parameters(self._project_dir),
         }
 
     def save(self, data: None) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 from kedro.io import AbstractDataset
 
 from visionops.registry.layout import snapshot
-from visionops.registry.store import Declined, Registration, register
+from visionops.registry.store import Declined, Registration, register, registered_weights
 
 logger = logging.getLogger(__name__)
 
@@ -17,7 +17,8 @@ logger = logging.getLogger(__name__)
 class ModelRegistryDataset(AbstractDataset[Registration | Declined, dict[str, Any]]):
     """A registry folder laid out as TensorFlow Serving reads it.
 
-    Loading returns a plain snapshot, ``{model: {"versions": [...], "labels": {...}}}``,
+    Loading returns a plain snapshot, ``{model: {"versions": [...], "labels": {...},
+    "weights": {version: sha256}}}``,
     so nodes can decide what to register without touching the file system. Saving a
     :class:`Registration` exports and registers a new version; saving a
     :class:`Declined` registers nothing and leaves the registry as it was.
@@ -34,7 +35,10 @@ class ModelRegistryDataset(AbstractDataset[Registration | Declined, dict[str, An
         self.metadata = metadata
 
     def load(self) -> dict[str, Any]:
-        return snapshot(self._root)
+        models = snapshot(self._root)
+        for name, entry in models.items():
+            entry["weights"] = registered_weights(self._root, name)
+        return models
 
     def save(self, data: Registration | Declined) -> None:
         if isinstance(data, Registration):

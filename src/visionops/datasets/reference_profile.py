@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from kedro.io import AbstractDataset
 
-from visionops.errors import ConfigError
-from visionops.registry.layout import DATA_PROFILE_FILE, PRODUCTION, read_labels, version_dir
+from visionops.validation.reference import load_reference
 
 
 class ReferenceProfileDataset(AbstractDataset[None, dict[str, Any] | None]):
@@ -43,17 +41,7 @@ class ReferenceProfileDataset(AbstractDataset[None, dict[str, Any] | None]):
         self.metadata = metadata
 
     def load(self) -> dict[str, Any] | None:
-        version = read_labels(self._registry).get(self._model_name, {}).get(PRODUCTION)
-        if version is not None:
-            path = version_dir(self._registry, self._model_name, version) / DATA_PROFILE_FILE
-            if path.is_file():
-                return {
-                    "origin": f"registry:{self._model_name}/{version}",
-                    "profile": _read(path),
-                }
-        if self._pinned.is_file():
-            return {"origin": f"file:{self._pinned}", "profile": _read(self._pinned)}
-        return None
+        return load_reference(self._registry, self._model_name, self._pinned)
 
     def save(self, data: None) -> None:
         raise NotImplementedError("the drift reference is read-only")
@@ -67,10 +55,3 @@ class ReferenceProfileDataset(AbstractDataset[None, dict[str, Any] | None]):
             "model_name": self._model_name,
             "pinned": str(self._pinned),
         }
-
-
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as error:
-        raise ConfigError(f"drift reference {path} cannot be read: {error}") from error

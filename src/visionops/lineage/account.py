@@ -34,7 +34,6 @@ _TRAINING = (
     "devices",
     "strategy",
     "precision",
-    "wall_seconds",
 )
 
 

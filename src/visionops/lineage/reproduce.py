@@ -10,7 +10,7 @@
    available with its recorded md5: as the commit has it, else from the original
    project when its copy still matches, else from the DVC cache or a local remote.
    This works from the record alone, whatever ``.dvc`` files the commit holds.
-4. ``dvc repro --force`` runs there, with ``registry_root`` in ``conf/local/globals.yml``
+4. ``dvc repro --force`` runs there, with ``registry_root`` in its ``params.yaml``
    pointing at an empty registry of its own, so the real registry is untouched.
 5. The new weights' sha256 is compared with the record's, and the worktree's dvc.lock
    with the record's stages (see :mod:`visionops.lineage.compare`).
@@ -29,6 +29,7 @@ from typing import Any
 
 import yaml
 
+from visionops.config import PARAMS_FILE
 from visionops.errors import VisionOpsError
 from visionops.lineage.compare import input_paths, stage_differences, weights_sha256
 from visionops.lineage.dvc_store import Storage, dvc_md5, project_storage, restore_object
@@ -188,6 +189,13 @@ def _configure(worktree: Path, project: Path, storage: Storage, registry: Path) 
         config["cache"]["dir"] = str((project / storage.cache).resolve())
         for name, folder in storage.remotes.items():
             config["remote"][name] = {"url": str((project / folder).resolve())}
+    params = worktree / PARAMS_FILE
+    values = (yaml.safe_load(params.read_text()) or {}) if params.is_file() else {}
+    if "registry_root" in values:
+        values["registry_root"] = str(registry)
+        params.write_text(yaml.safe_dump(values, sort_keys=False))
+        return
+    # A commit from before registry_root was a parameter read it from conf/ globals.
     local = project / "conf/local/globals.yml"
     values = (yaml.safe_load(local.read_text()) or {}) if local.is_file() else {}
     values["registry_root"] = str(registry)

@@ -55,13 +55,17 @@ class TrainingResult:
         model: The trained model in float32, whatever precision trained it.
         history: One record per epoch: loss, accuracy, val_loss, val_accuracy,
             learning_rate.
-        metadata: Weights sha256, epochs run, best epoch, wall time, images/s,
-            devices, strategy, precision and library versions.
+        metadata: Weights sha256, epochs run, best epoch, devices, strategy,
+            precision and library versions: the same for the same inputs, so the
+            file that holds it is byte-identical across reruns.
+        performance: What this run measured of the machine: wall time and training
+            images per second.
     """
 
     model: keras.Model
     history: list[dict[str, float]]
     metadata: dict[str, Any]
+    performance: dict[str, Any]
 
 
 def weights_sha256(model: keras.Model) -> str:
@@ -362,10 +366,6 @@ def train_model(
         "resumed_after_epoch": progress.first_epoch,
         "best_epoch": progress.best["epoch"],
         "stopped_early": len(progress.history) < epochs,
-        "wall_seconds": round(time.perf_counter() - started, 3),
-        "train_images_per_second": round(train_images / train_seconds, 1)
-        if train_seconds
-        else None,
         "strategy": placement.name,
         "workers": placement.workers,
         "replicas": placement.strategy.num_replicas_in_sync,
@@ -379,7 +379,13 @@ def train_model(
             "numpy": np.__version__,
         },
     }
-    return TrainingResult(final, progress.history, metadata)
+    performance = {
+        "wall_seconds": round(time.perf_counter() - started, 3),
+        "train_images_per_second": round(train_images / train_seconds, 1)
+        if train_seconds
+        else None,
+    }
+    return TrainingResult(final, progress.history, metadata, performance)
 
 
 def _after_epoch(

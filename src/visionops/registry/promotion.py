@@ -303,7 +303,9 @@ def describe_version(root: Path, model: str, version: int) -> dict[str, Any]:
         ``registered`` (``time``, ``actor``, ``reason``, or ``None``), ``content``
         (``registered_sha256``, ``current_sha256``, ``intact``: whether the files are
         unchanged since registration, ``None`` when no digest was logged), ``lineage``
-        (its ``metrics`` and ``blessing``, when recorded) and ``events`` (every event
+        (its ``metrics``, ``blessing``, ``code``, ``validation``, ``class_names``,
+        ``image_shape``, ``weights_sha256`` and data ``source``, when recorded) and
+        ``events`` (every event
         about this version).
 
     Raises:
@@ -383,6 +385,9 @@ def _moves_onto(events: list[dict[str, Any]], version: int) -> list[dict[str, An
     return moves
 
 
+LINEAGE_SUMMARY_KEYS = ("metrics", "blessing", "code", "validation", "class_names", "image_shape")
+
+
 def _lineage_summary(path: Path) -> dict[str, Any]:
     lineage_path = path / LINEAGE_FILE
     if not lineage_path.is_file():
@@ -393,7 +398,14 @@ def _lineage_summary(path: Path) -> dict[str, Any]:
         return {"error": f"{lineage_path} is unreadable: {error}"}
     if not isinstance(lineage, dict):
         return {"error": f"{lineage_path} is not a JSON object"}
-    return {key: lineage[key] for key in ("metrics", "blessing") if key in lineage}
+    summary = {key: lineage[key] for key in LINEAGE_SUMMARY_KEYS if key in lineage}
+    training = lineage.get("training") or {}
+    if isinstance(training, dict) and training.get("weights_sha256"):
+        summary["weights_sha256"] = training["weights_sha256"]
+    parameters = lineage.get("parameters") or {}
+    if isinstance(parameters, dict) and isinstance(parameters.get("ingestion"), dict):
+        summary["source"] = {key: parameters["ingestion"].get(key) for key in ("source", "path")}
+    return summary
 
 
 def _require_version(root: Path, model: str, version: int) -> Path:

@@ -27,6 +27,7 @@ from visionops.registry.layout import (
     content_digest,
     file_hashes,
     fsync_dir,
+    list_versions,
     model_dir,
     read_labels,
     version_dir,
@@ -213,3 +214,18 @@ def _fsync_tree(folder: Path) -> None:
             finally:
                 os.close(handle)
         fsync_dir(Path(directory))
+
+
+def registered_weights(root: Path, model_name: str) -> dict[int, str | None]:
+    """Each version's weights sha256 as its lineage records it (None when it does not)."""
+    weights: dict[int, str | None] = {}
+    for version in list_versions(root, model_name):
+        path = version_dir(root, model_name, version) / LINEAGE_FILE
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):
+            weights[version] = None
+            continue
+        training = record.get("training") if isinstance(record, dict) else None
+        weights[version] = training.get("weights_sha256") if isinstance(training, dict) else None
+    return weights

@@ -1,7 +1,7 @@
 """What the triggers look at: the source's hash, its drift, the production version's age.
 
-The parameters are the ones ``dvc repro`` will run with: conf/ (conf/local over
-conf/base) with ``params.yaml`` laid over them, as the project's config loader does.
+The parameters are the ones ``dvc repro`` will run with: ``params.yaml``, read through
+:mod:`visionops.config` as every command reads it.
 """
 
 from __future__ import annotations
@@ -14,16 +14,14 @@ from typing import Any
 
 import numpy as np
 
+from visionops.config import load_config, read_parameters, registry_root
 from visionops.errors import VisionOpsError
-from visionops.params_file import read as read_params_file
-from visionops.project_config import load_config
 from visionops.registry.events import REGISTERED, read_events
 from visionops.registry.layout import PRODUCTION, read_labels, version_dir
 from visionops.scheduling import triggers
 from visionops.scheduling.fingerprint import fingerprint_source
 from visionops.scheduling.settings import ScheduleSettings
 
-DRIFT_REFERENCE_DATASET = "drift_reference"
 DRIFT_CHECKS = ("class_distribution", "intensity")
 
 
@@ -35,20 +33,9 @@ class Evaluation:
     fingerprint: dict[str, Any] | None
 
 
-def merged(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
-    """``overlay`` laid over ``base``: mappings merge key by key, other values replace."""
-    result = dict(base)
-    for key, value in overlay.items():
-        if isinstance(value, dict) and isinstance(result.get(key), dict):
-            result[key] = merged(result[key], value)
-        else:
-            result[key] = value
-    return result
-
-
 def project_parameters(project_dir: Path) -> dict[str, Any]:
     """The parameters a ``dvc repro`` of the project runs with."""
-    return merged(load_config(project_dir, "parameters"), read_params_file(project_dir) or {})
+    return read_parameters(project_dir)
 
 
 def source_options(project_dir: Path, ingestion: dict[str, Any]) -> tuple[str, str | None, dict]:
@@ -74,10 +61,11 @@ def observe_drift(
     Returns:
         :func:`visionops.validation.gate.check_drift`'s report.
     """
-    from visionops.datasets.reference_profile import ReferenceProfileDataset
     from visionops.sources import read_source
+    from visionops.validation.command import reference_location
     from visionops.validation.drift import distribution_profile
     from visionops.validation.gate import check_drift, value_range
+    from visionops.validation.reference import load_reference
 
     params = copy.deepcopy(parameters["data_validation"])
     drift = params.setdefault("drift", {})
@@ -96,19 +84,15 @@ def observe_drift(
         bins=int(drift.get("bins", 32)),
         chunk_size=int(params.get("chunk_size", 4096)),
     )
-    entry = load_config(project_dir, "catalog")[DRIFT_REFERENCE_DATASET]
-    reference = ReferenceProfileDataset(
-        registry=str(project_dir / entry["registry"]),
-        model_name=entry["model_name"],
-        pinned=str(project_dir / entry["pinned"]),
-    ).load()
+    catalog = load_config(project_dir, "catalog")
+    reference = load_reference(*reference_location(catalog, Path(project_dir)))
     return check_drift(profile, reference, params)
 
 
 def registry_location(project_dir: Path) -> tuple[Path, str]:
-    """The registry's root folder and the model name, from the project's globals."""
-    values = load_config(project_dir, "globals")
-    return Path(project_dir) / values["registry_root"], str(values["model_name"])
+    """The registry's root folder and the model name, from the project's parameters."""
+    parameters = read_parameters(project_dir)
+    return registry_root(project_dir, parameters), str(parameters["model_name"])
 
 
 def registered_at(root: Path, model: str, version: int) -> datetime | None:

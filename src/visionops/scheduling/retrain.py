@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from visionops.project_config import load_config
+from visionops.config import load_config
 
 SUCCEEDED = "succeeded"
 FAILED = "failed"

@@ -6,19 +6,40 @@ import json
 from pathlib import Path
 from typing import Any
 
-from visionops.datasets.reference_profile import ReferenceProfileDataset
+from visionops.config import load_config
 from visionops.errors import ConfigError
 from visionops.image_dataset import ImageDataset
-from visionops.project_config import load_config
 from visionops.sources import read_source
 from visionops.validation.drift import distribution_profile
-from visionops.validation.gate import format_report, validate_dataset, value_range
+from visionops.validation.gate import format_report, task_advice, validate_dataset, value_range
 from visionops.validation.infer import infer_suites
 from visionops.validation.profile import profile_images
+from visionops.validation.reference import load_reference
 
 SUITE_NAMES = ("images", "dataset", "classes")
-EXPECTATIONS_DIR = Path("conf/base/expectations")
-PINNED_REFERENCE = Path("conf/base/reference/data_profile.json")
+REFERENCE_DATASET = "drift_reference"
+
+
+def _project_path(project_dir: Path, path: str) -> Path:
+    return Path(path) if Path(path).is_absolute() else project_dir / path
+
+
+def suite_paths(catalog: dict[str, Any], project_dir: Path) -> dict[str, Path]:
+    """Where the pipeline reads each suite: the catalog's ``<name>_suite`` entries."""
+    return {
+        name: _project_path(project_dir, catalog[f"{name}_suite"]["filepath"])
+        for name in SUITE_NAMES
+    }
+
+
+def reference_location(catalog: dict[str, Any], project_dir: Path) -> tuple[Path, str, Path]:
+    """The registry, model name and pinned file the pipeline's drift reference reads."""
+    entry = catalog[REFERENCE_DATASET]
+    return (
+        _project_path(project_dir, entry["registry"]),
+        str(entry["model_name"]),
+        _project_path(project_dir, entry["pinned"]),
+    )
 
 
 def _read(
@@ -54,11 +75,12 @@ def init_suites(
         value_range=span,
         bins=int(params.get("drift", {}).get("bins", 32)),
     )
+    catalog = load_config(project_dir, "catalog")
     contents = {
-        project_dir / EXPECTATIONS_DIR / f"{name}.json": json.dumps(suites[name], indent=2) + "\n"
-        for name in SUITE_NAMES
+        path: json.dumps(suites[name], indent=2) + "\n"
+        for name, path in suite_paths(catalog, project_dir).items()
     }
-    contents[project_dir / PINNED_REFERENCE] = json.dumps(reference) + "\n"
+    contents[reference_location(catalog, project_dir)[2]] = json.dumps(reference) + "\n"
     clashes = [
         path for path, text in contents.items() if path.exists() and path.read_text() != text
     ]
@@ -92,15 +114,10 @@ def validate_command(
             print(f"  wrote {target}")
         print("review each expectation (its meta says what was observed), then commit")
         return 0
-    global_values = load_config(project_dir, "globals")
-    reference = ReferenceProfileDataset(
-        registry=str(project_dir / global_values["registry_root"]),
-        model_name=global_values["model_name"],
-        pinned=str(project_dir / PINNED_REFERENCE),
-    ).load()
+    catalog = load_config(project_dir, "catalog")
+    reference = load_reference(*reference_location(catalog, project_dir))
     suites = []
-    for name in SUITE_NAMES:
-        suite_path = project_dir / EXPECTATIONS_DIR / f"{name}.json"
+    for suite_path in suite_paths(catalog, project_dir).values():
         try:
             suites.append(json.loads(suite_path.read_text()))
         except (OSError, ValueError) as error:
@@ -121,4 +138,7 @@ def validate_command(
             print(f"  set aside {item['file']}: {item['error']}")
     else:
         print(format_report(report, described))
+        advice = task_advice(report, parameters["model_name"], parameters.get("ingestion", {}))
+        if advice is not None:
+            print(advice)
     return 0 if report["success"] else 1

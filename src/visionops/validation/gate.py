@@ -16,6 +16,7 @@ import pandas as pd
 
 from visionops.errors import ConfigError
 from visionops.image_dataset import ImageDataset
+from visionops.task import new_model_advice, task_difference
 from visionops.validation.drift import compare_profiles, distribution_profile, format_drift
 from visionops.validation.expectations import run_suites
 from visionops.validation.profile import profile_images
@@ -110,7 +111,10 @@ def check_drift(
         params: The ``data_validation`` parameters.
 
     Returns:
-        ``{"reference": origin or None, "note": str, "checks": [...]}``.
+        ``{"reference": origin or None, "note": str, "checks": [...]}``, and
+        ``different_task`` (how the data differs) when the reference's classes or image
+        shape are not this data's: the data then belongs to another model, and no
+        drift is measured.
     """
     drift = params.get("drift", {})
     choice = drift.get("reference", "auto")
@@ -136,7 +140,21 @@ def check_drift(
             "note": "drift not checked: no production model and no pinned reference yet",
             "checks": [],
         }
-    checks = compare_profiles(data_profile, reference["profile"], drift)
+    known = reference["profile"]
+    difference = task_difference(
+        data_profile["class_names"],
+        data_profile["image_shape"],
+        known.get("class_names") or [],
+        known.get("image_shape") or [],
+    )
+    if difference is not None:
+        return {
+            "reference": reference["origin"],
+            "note": "",
+            "checks": [],
+            "different_task": difference,
+        }
+    checks = compare_profiles(data_profile, known, drift)
     return {"reference": reference["origin"], "note": "", "checks": checks}
 
 
@@ -188,7 +206,9 @@ def validate_dataset(
         if params.get("on_invalid", "fail") == "quarantine"
         else []
     )
-    drift_failed = any(check["status"] == "fail" for check in drift["checks"])
+    drift_failed = "different_task" in drift or any(
+        check["status"] == "fail" for check in drift["checks"]
+    )
     report = {
         "success": all(summary["success"] for summary in summaries) and not drift_failed,
         "images": len(dataset),
@@ -199,6 +219,20 @@ def validate_dataset(
         "quarantined": quarantined,
     }
     return ValidationOutcome(report, profile, data_profile, results)
+
+
+def task_advice(report: dict[str, Any], model_name: str, ingestion: dict[str, Any]) -> str | None:
+    """The one-line advice when the data is another task than ``model_name``'s
+    reference (see :mod:`visionops.task`), else None."""
+    drift = report["drift"]
+    if not drift.get("different_task"):
+        return None
+    origin = str(drift["reference"])
+    if origin.startswith("registry:"):
+        known = f"production version {origin.rpartition('/')[2]}"
+    else:
+        known = f"the pinned reference {origin.removeprefix('file:')}"
+    return new_model_advice(model_name, known, drift["different_task"], ingestion)
 
 
 def format_report(report: dict[str, Any], dataset_name: str) -> str:
@@ -215,6 +249,11 @@ def format_report(report: dict[str, Any], dataset_name: str) -> str:
         for entry in summary["expectations"]:
             if not entry["success"]:
                 lines.extend(_format_expectation(summary, entry))
+    if report["drift"].get("different_task"):
+        lines.append(
+            f"  a different task than {report['drift']['reference']}: "
+            f"{report['drift']['different_task']}"
+        )
     if drift_lines:
         lines.append(f"  drift against {report['drift']['reference']}:")
         lines.extend(drift_lines)

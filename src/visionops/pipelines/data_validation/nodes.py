@@ -11,9 +11,10 @@ from matplotlib.figure import Figure
 
 from visionops.errors import DataValidationError
 from visionops.image_dataset import ImageDataset
+from visionops.task import DifferentTaskError
 from visionops.validation.data_docs import render_data_docs
 from visionops.validation.drift import plot_distributions
-from visionops.validation.gate import format_report, validate_dataset
+from visionops.validation.gate import format_report, task_advice, validate_dataset
 
 
 def validate_images(
@@ -48,13 +49,35 @@ def validate_images(
     )
 
 
-def gate_dataset(raw_dataset: ImageDataset, validation_report: dict[str, Any]) -> ImageDataset:
+def validation_metrics(validation_report: dict[str, Any]) -> dict[str, Any]:
+    """The figures ``dvc metrics show`` and ``dvc exp show`` compare runs by."""
+    drift = validation_report.get("drift") or {}
+    return {
+        "images": validation_report["images"],
+        "failed_expectations": validation_report["failed"],
+        "failed_drift_checks": sum(
+            check.get("status") == "fail" for check in drift.get("checks", [])
+        ),
+    }
+
+
+def gate_dataset(
+    raw_dataset: ImageDataset,
+    validation_report: dict[str, Any],
+    model_name: str,
+    ingestion: dict[str, Any],
+) -> ImageDataset:
     """Passes the dataset on only if it passed validation, without quarantined files.
 
     Raises:
+        DifferentTaskError: The data's classes or image shape are not those of
+            ``model_name``'s reference; the message gives the command for a new model.
         DataValidationError: An expectation or a drift check failed; the message
             names each with observed and expected values and a few offending images.
     """
+    advice = task_advice(validation_report, model_name, ingestion)
+    if advice is not None:
+        raise DifferentTaskError(advice)
     if not validation_report["success"]:
         raise DataValidationError(format_report(validation_report, "raw_dataset"))
     kept = np.flatnonzero(raw_dataset.readable)

@@ -2,7 +2,11 @@
 
 from kedro.pipeline import Pipeline, node
 
-from visionops.pipelines.data_validation.nodes import gate_dataset, validate_images
+from visionops.pipelines.data_validation.nodes import (
+    gate_dataset,
+    validate_images,
+    validation_metrics,
+)
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -29,8 +33,19 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="validate_images",
             ),
             node(
+                validation_metrics,
+                inputs="validation_report",
+                outputs="validation_metrics",
+                name="validation_metrics",
+            ),
+            node(
                 gate_dataset,
-                inputs=["raw_dataset", "validation_report"],
+                inputs=[
+                    "raw_dataset",
+                    "validation_report",
+                    "params:model_name",
+                    "params:ingestion",
+                ],
                 outputs="validated_dataset",
                 name="gate_dataset",
             ),

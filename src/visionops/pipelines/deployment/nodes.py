@@ -9,8 +9,8 @@ import numpy as np
 
 from visionops import __version__
 from visionops.image_dataset import ImageDataset
+from visionops.registry.decision import next_version, why_not_deployed
 from visionops.registry.infra import InfraCheck
-from visionops.registry.layout import PRODUCTION
 from visionops.registry.store import Declined, Registration
 
 
@@ -61,36 +61,10 @@ def lineage_record(
     }
 
 
-def _describe_production(version: int | None) -> str:
-    return "no production version" if version is None else f"production version {version}"
-
-
-def _why_not_deployed(blessing: dict[str, Any], labels: dict[str, int]) -> str | None:
-    """Why the candidate must not be registered, or None if it may be.
-
-    A blessing holds only against the production model it was compared with. If
-    production has moved since (a promotion, a rollback, or a deployment after the
-    evaluation's results were cached), the comparison says nothing about the model now
-    in production, and deploying on it could replace a better one. A forced blessing
-    does not rest on the comparison, so it stands.
-    """
-    if not blessing["blessed"]:
-        return f"not deployed: {blessing['reason']}"
-    compared, current = blessing.get("champion_version"), labels.get(PRODUCTION)
-    if compared != current and not blessing.get("forced"):
-        return (
-            f"not deployed: the evaluation compared this model with "
-            f"{_describe_production(compared)}, but the registry now has "
-            f"{_describe_production(current)}; evaluate again against it "
-            "(dvc repro --force --single-item evaluation, then dvc repro)"
-        )
-    return None
-
-
 def register_model(
     model: keras.Model,
     test_split: ImageDataset,
-    metrics: dict[str, Any],
+    evaluation: dict[str, Any],
     blessing: dict[str, Any],
     data_profile: dict[str, Any],
     validation_report: dict[str, Any],
@@ -98,12 +72,14 @@ def register_model(
     model_registry: dict[str, Any],
     lineage_sources: dict[str, Any],
     run_context: dict[str, Any],
+    model_name: str,
     params: dict[str, Any],
 ) -> tuple[Registration | Declined, dict[str, Any]]:
     """Decides what to register: the next version of a blessed model, or nothing.
 
-    Nothing when the model is not blessed, or when it was blessed against a production
-    version that is no longer production (see ``_why_not_deployed``).
+    Nothing when the model is not blessed, when a version with the same weights is
+    registered already, or when it was blessed against a production version that is
+    no longer production (see :func:`visionops.registry.decision.why_not_deployed`).
 
     The registry dataset exports the registration, validates the export in a fresh
     process (see :mod:`visionops.registry.infra`) and only then makes it a version;
@@ -112,28 +88,30 @@ def register_model(
     Args:
         model: The trained model.
         test_split: Gives the class names, the image shape and the infra samples.
-        metrics: The evaluation metrics, kept in the version's lineage.
+        evaluation: The evaluation's metrics, kept in the version's lineage.
         blessing: The evaluation's decision and reason.
         data_profile: The validated data's distribution profile, kept with the version
             as the drift reference for data that arrives while it is in production.
         validation_report: The data validation summary, kept in the lineage.
         training_metadata: The training run's weights sha256, devices, versions.
-        model_registry: Snapshot of the registry, ``{model: {"versions": [...], ...}}``.
+        model_registry: Snapshot of the registry, ``{model: {"versions": [...],
+            "labels": {...}, "weights": {...}}}``.
         lineage_sources: The git commit and dirty flag, dvc.lock's hashes of every
             stage, and params.yaml.
         run_context: Who deploys, and when.
-        params: The ``deployment`` parameters: model_name, labels, infra_validation.
+        model_name: The model to add a version to (the ``model_name`` parameter).
+        params: The ``deployment`` parameters: labels, infra_validation.
 
     Returns:
         The registration for the registry dataset, and a deployment report.
     """
-    name = params["model_name"]
-    reason = _why_not_deployed(blessing, model_registry.get(name, {}).get("labels", {}))
+    name = model_name
+    weights = str(training_metadata.get("weights_sha256") or "")
+    reason = why_not_deployed(blessing, name, model_registry, weights)
     if reason is not None:
         report = {"model_name": name, "registered": False, "reason": reason}
         return Declined(reason=reason), report
-    versions = model_registry.get(name, {}).get("versions", [])
-    version = max(versions, default=0) + 1
+    version = next_version(name, model_registry)
     labels = tuple(params.get("labels", ()))
     registration = Registration(
         model_name=name,
@@ -142,7 +120,7 @@ def register_model(
         class_names=test_split.class_names,
         image_shape=test_split.image_shape,
         lineage=lineage_record(
-            metrics,
+            evaluation,
             blessing,
             validation_report,
             training_metadata,

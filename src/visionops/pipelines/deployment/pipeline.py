@@ -14,7 +14,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs=[
                     "model",
                     "test_split",
-                    "metrics",
+                    "evaluation_report",
                     "blessing",
                     "data_profile",
                     "validation_report",
@@ -22,6 +22,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "model_registry",
                     "lineage_sources",
                     "run_context",
+                    "params:model_name",
                     "params:deployment",
                 ],
                 outputs=["registered_model", "deployment_report"],

@@ -16,6 +16,9 @@ from visionops.evaluation.gallery import plot_worst_mistakes
 from visionops.evaluation.metrics import classification_metrics, measure_latency
 from visionops.image_dataset import ImageDataset
 from visionops.modeling.prediction import predict_probabilities
+from visionops.task import DifferentTaskError, new_model_advice, task_difference
+
+HEADLINE_METRICS = ("accuracy", "macro_f1", "expected_calibration_error")
 
 
 def _score_production(
@@ -24,14 +27,6 @@ def _score_production(
     """The production model's metrics on this test split, or why it cannot be scored."""
     if production is None:
         return None
-    if production.image_shape != test_split.image_shape:
-        why = (
-            f"takes {production.image_shape} images, the test split holds {test_split.image_shape}"
-        )
-        return {"version": production.version, "comparable": False, "why": why}
-    if production.class_names and production.class_names != test_split.class_names:
-        why = f"serves classes {list(production.class_names)}, not {list(test_split.class_names)}"
-        return {"version": production.version, "comparable": False, "why": why}
     probabilities = production.predict(test_split.images, batch_size)
     if probabilities.shape[1] != len(test_split.class_names):
         why = f"has {probabilities.shape[1]} classes, not {len(test_split.class_names)}"
@@ -44,44 +39,70 @@ def evaluate_model(
     model: keras.Model,
     test_split: ImageDataset,
     production_model: ProductionModel | None,
+    model_name: str,
+    ingestion: dict[str, Any],
     params: dict[str, Any],
-) -> tuple[dict[str, Any], pd.DataFrame, Figure]:
+) -> tuple[dict[str, Any], pd.DataFrame, Figure, dict[str, Any]]:
     """Scores the model, and the production model, on the test split.
 
+    Raises:
+        DifferentTaskError: The production model of ``model_name`` learned other
+            classes or another image shape; the message gives the command for a new model.
+
     Returns:
-        Metrics (accuracy, macro F1, per-class precision/recall/F1, calibration error,
-        latency, and the production model's metrics on the same split), one row per
-        test image with actual and predicted class for the DVC confusion-matrix plot,
-        and a gallery of the most confident mistakes.
+        The evaluation (accuracy, macro F1, per-class precision/recall/F1, calibration
+        error, and the production model's metrics on the same split), one row per test
+        image with actual and predicted class for the DVC confusion-matrix plot, a
+        gallery of the most confident mistakes, and the measured latency (kept apart:
+        it differs from run to run, while everything else is the same for the same
+        inputs).
     """
+    if production_model is not None:
+        difference = task_difference(
+            test_split.class_names,
+            test_split.image_shape,
+            production_model.class_names,
+            production_model.image_shape,
+        )
+        if difference is not None:
+            known = f"production version {production_model.version}"
+            raise DifferentTaskError(new_model_advice(model_name, known, difference, ingestion))
     batch_size = int(params["batch_size"])
     probabilities = predict_probabilities(model, test_split, batch_size)
-    metrics = classification_metrics(probabilities, test_split.labels, test_split.class_names)
-    metrics["latency"] = measure_latency(
+    evaluation = classification_metrics(probabilities, test_split.labels, test_split.class_names)
+    evaluation["production"] = _score_production(production_model, test_split, batch_size)
+    latency = measure_latency(
         lambda images: model.predict_on_batch(images.astype(np.float32)),
         test_split.images,
         int(params.get("latency_samples", 100)),
     )
-    metrics["production"] = _score_production(production_model, test_split, batch_size)
     names = np.asarray(test_split.class_names)
     predictions = pd.DataFrame(
         {"actual": names[test_split.labels], "predicted": names[probabilities.argmax(axis=1)]}
     )
     gallery = plot_worst_mistakes(test_split, probabilities, int(params.get("gallery_size", 16)))
-    return metrics, predictions, gallery
+    return evaluation, predictions, gallery, {"latency": latency}
+
+
+def headline_metrics(evaluation: dict[str, Any]) -> dict[str, Any]:
+    """The figures ``dvc metrics show`` and ``dvc exp show`` compare runs by."""
+    return {key: evaluation[key] for key in HEADLINE_METRICS}
 
 
 def bless_model(
-    metrics: dict[str, Any], run_context: dict[str, Any], params: dict[str, Any]
+    evaluation: dict[str, Any], run_context: dict[str, Any], params: dict[str, Any]
 ) -> dict[str, Any]:
     """Decides whether the model may be deployed, with the reason in plain words."""
-    return decide_blessing(metrics, metrics.get("production"), run_context, params)
+    return decide_blessing(evaluation, evaluation.get("production"), run_context, params)
 
 
 def plot_confusion_matrix(predictions: pd.DataFrame, test_split: ImageDataset) -> Figure:
     """Draws the test split's confusion matrix, counts in each cell."""
     names = list(test_split.class_names)
-    matrix = confusion_matrix(predictions["actual"], predictions["predicted"], labels=names)
+    # Read back from CSV, class names such as the digits' "0".."9" come as integers.
+    matrix = confusion_matrix(
+        predictions["actual"].astype(str), predictions["predicted"].astype(str), labels=names
+    )
     size = max(4.0, 0.5 * len(names) + 2)
     figure = Figure(figsize=(size, size))
     axes = figure.subplots()

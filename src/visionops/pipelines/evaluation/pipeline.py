@@ -2,7 +2,12 @@
 
 from kedro.pipeline import Pipeline, node
 
-from visionops.pipelines.evaluation.nodes import bless_model, evaluate_model, plot_confusion_matrix
+from visionops.pipelines.evaluation.nodes import (
+    bless_model,
+    evaluate_model,
+    headline_metrics,
+    plot_confusion_matrix,
+)
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -11,13 +16,31 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             node(
                 evaluate_model,
-                inputs=["model", "test_split", "production_model", "params:evaluation"],
-                outputs=["metrics", "test_predictions", "worst_mistakes_plot"],
+                inputs=[
+                    "model",
+                    "test_split",
+                    "production_model",
+                    "params:model_name",
+                    "params:ingestion",
+                    "params:evaluation",
+                ],
+                outputs=[
+                    "evaluation_report",
+                    "test_predictions",
+                    "worst_mistakes_plot",
+                    "evaluation_performance",
+                ],
                 name="evaluate_model",
             ),
             node(
+                headline_metrics,
+                inputs="evaluation_report",
+                outputs="metrics",
+                name="headline_metrics",
+            ),
+            node(
                 bless_model,
-                inputs=["metrics", "run_context", "params:evaluation"],
+                inputs=["evaluation_report", "run_context", "params:evaluation"],
                 outputs="blessing",
                 name="bless_model",
             ),

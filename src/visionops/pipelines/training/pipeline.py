@@ -18,7 +18,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "training_live_log",
                     "params:training",
                 ],
-                outputs=["model", "training_history", "training_metadata"],
+                outputs=["model", "training_history", "training_metadata", "training_performance"],
                 name="train_model",
             )
         ]
