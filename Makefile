@@ -16,7 +16,7 @@ export GX_ANALYTICS_ENABLED ?= false
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: venv run test test-fast lint lock params benchmarks clean
+.PHONY: venv run test test-fast lint lock benchmarks clean
 
 venv: $(INSTALLED)
 
@@ -41,10 +41,6 @@ test: venv
 
 test-fast: venv
 	$(BIN)/pytest -m "not slow and not e2e"
-
-# Regenerate params.yaml (what DVC tracks and `dvc exp run -S` edits) from conf/base.
-params: venv
-	$(BIN)/visionops params sync
 
 lint: venv
 	$(BIN)/ruff check src tests benchmarks

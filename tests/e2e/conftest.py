@@ -31,14 +31,17 @@ def project_env() -> dict[str, str]:
     }
 
 
-def run(project: Path, *command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Runs a command in the project copy and returns its result (stdout, stderr, code)."""
+def run(
+    project: Path, *command: str, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Runs a command in the project copy and returns its result (stdout, stderr, code);
+    ``env`` adds to the project's environment."""
     result = subprocess.run(
         command,
         cwd=project,
         capture_output=True,
         text=True,
-        env=project_env(),
+        env={**project_env(), **(env or {})},
         timeout=900,
         check=False,
     )

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from visionops.registry.layout import list_versions, read_labels
 
@@ -29,10 +31,41 @@ def test_full_pipeline_registers_an_accurate_model(reproduced: Path) -> None:
     assert '"accuracy"' in shown
 
 
+def test_a_fresh_copy_reproduces_the_committed_dvc_lock(reproduced: Path) -> None:
+    """Every output is byte-identical for the same inputs, model.keras and the reports
+    included, so a fresh clone's run leaves the committed dvc.lock as it is."""
+    status = run(reproduced, "git", "status", "--porcelain").stdout
+    assert status == "", f"the run changed tracked files:\n{status}"
+
+
 def test_second_repro_runs_no_stage(reproduced: Path) -> None:
+    lock = (reproduced / "dvc.lock").read_text()
     result = run(reproduced, "dvc", "repro")
     assert _stages_run(result.stdout) == []
     assert "up to date" in run(reproduced, "dvc", "status").stdout
+    assert (reproduced / "dvc.lock").read_text() == lock
+
+
+def _outs(lock_text: str, stage: str) -> dict[str, str]:
+    stage_lock = yaml.safe_load(lock_text)["stages"][stage]
+    return {out["path"]: out["md5"] for out in stage_lock["outs"]}
+
+
+def test_a_forced_rerun_trains_the_same_bytes_and_registers_nothing_new(
+    reproduced: Path,
+) -> None:
+    before = (reproduced / "dvc.lock").read_text()
+    run(reproduced, "dvc", "repro", "--force")
+    after = (reproduced / "dvc.lock").read_text()
+    for stage in ("ingestion", "data_processing", "training"):
+        assert _outs(after, stage) == _outs(before, stage), stage
+    assert list_versions(reproduced / "registry", "classifier") == [1]
+    report = json.loads((reproduced / "data/08_reporting/deployment.json").read_text())
+    assert report["registered"] is False
+    assert "are classifier:1 [production] already" in report["reason"]
+    # Validation and evaluation now compare with version 1, so their reports say so.
+    validation = json.loads((reproduced / "data/08_reporting/validation.json").read_text())
+    assert validation["drift"]["reference"] == "registry:classifier/1"
 
 
 def test_push_then_pull_restores_a_deleted_output(reproduced: Path) -> None:
@@ -40,6 +73,7 @@ def test_push_then_pull_restores_a_deleted_output(reproduced: Path) -> None:
     raw = reproduced / "data/02_intermediate/raw_dataset.npz"
     content = raw.read_bytes()
     raw.unlink()
+    shutil.rmtree(reproduced / ".dvc/cache")  # so the remote is what the pull reads
     run(reproduced, "dvc", "pull", "--force")
     assert raw.read_bytes() == content
 
@@ -48,7 +82,8 @@ def test_an_evaluation_parameter_reruns_only_evaluation_and_deployment(reproduce
     set_parameters(reproduced, {"evaluation": {"min_accuracy": 0.85}})
     result = run(reproduced, "dvc", "repro")
     assert _stages_run(result.stdout) == ["evaluation", "deployment"]
-    assert list_versions(reproduced / "registry", "classifier") == [1, 2]
+    # The same weights: evaluated again, not registered again.
+    assert list_versions(reproduced / "registry", "classifier") == [1]
 
 
 def test_exp_run_set_param_reruns_training_with_the_new_value(reproduced: Path) -> None:
@@ -62,3 +97,23 @@ def test_exp_run_set_param_reruns_training_with_the_new_value(reproduced: Path) 
     assert (reproduced / "data/07_model_output/dvclive/plots/metrics/train/loss.tsv").is_file()
     shown = run(reproduced, "dvc", "exp", "show", "--json").stdout
     assert '"training.epochs": 3' in shown.replace("\n", "") or '"epochs": 3' in shown
+
+
+def test_exp_show_compares_the_workspace_main_and_the_experiment(reproduced: Path) -> None:
+    """Every revision's metrics come from the DVC cache: no '!' for any of them, and the
+    headline figures fit a 120-column terminal."""
+    table = run(reproduced, "dvc", "exp", "show", "--md", "--no-pager").stdout
+    assert "!" not in table, table
+    rows = [line for line in table.splitlines() if line.startswith("|")]
+    header = [cell.strip() for cell in rows[0].strip("|").split("|")]
+    accuracy = header.index("accuracy")
+    values = {
+        row.strip("|").split("|")[0].strip(): row.strip("|").split("|")[accuracy].strip()
+        for row in rows[2:]
+    }
+    assert len(values) >= 3, table  # workspace, main and the experiment
+    assert all(float(value) > 0.5 for value in values.values()), values
+    narrow = run(
+        reproduced, "dvc", "exp", "show", "--only-changed", "--no-pager", env={"COLUMNS": "120"}
+    ).stdout
+    assert "accuracy" in narrow and "macro_f1" in narrow, narrow
