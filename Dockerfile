@@ -17,8 +17,9 @@
 # state in ~ work whatever the uid. The default user is visionops (uid 1000).
 #
 # Dependencies are installed with `pip --no-index` from build/wheelhouse/ (one wheel per
-# line of requirements.lock, made on the host by scripts/wheelhouse.sh), so the build
-# needs no network, no index and no CA: it runs with `docker build --network none`.
+# line of requirements.lock, made on the host by scripts/wheelhouse.sh, which checks every
+# downloaded file against the lock's sha256), so the build needs no network, no index
+# and no CA: it runs with `docker build --network none`.
 #
 # Base image. BASE_IMAGE is any Debian-like image whose `python3` is CPython 3.11 with
 # the venv module: python:3.11-slim by default; scripts/base-image.sh builds
@@ -43,9 +44,8 @@ ENV PIP_NO_INDEX=1 \
 RUN python3 -c 'import sys; assert sys.version_info[:2] == (3, 11), sys.version' \
     && python3 -m venv /opt/venv
 COPY build/wheelhouse/ /tmp/wheelhouse/
-COPY requirements.lock /tmp/requirements.lock
 RUN /opt/venv/bin/pip install --quiet --find-links /tmp/wheelhouse --no-deps \
-        -r /tmp/wheelhouse/build-requirements.txt -r /tmp/requirements.lock \
+        -r /tmp/wheelhouse/build-requirements.txt -r /tmp/wheelhouse/requirements.txt \
     && /opt/venv/bin/pip check
 
 FROM ${BASE_IMAGE} AS runtime
@@ -94,8 +94,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     DO_NOT_TRACK=1 \
     DVC_NO_ANALYTICS=1 \
     GX_ANALYTICS_ENABLED=false \
-    TF_CPP_MIN_LOG_LEVEL=2 \
-    VISIONOPS_REGISTRY=/project/registry
+    TF_CPP_MIN_LOG_LEVEL=2
 USER ${UID}:${GID}
 # For `visionops serve` (port 8501): healthy once a model version is loaded. One-shot
 # stage containers run with --no-healthcheck (the generated specs disable it).

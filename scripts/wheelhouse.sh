@@ -30,14 +30,20 @@ rm -rf "$DIR"
 mkdir -p "$DIR"
 echo "wheelhouse: building $DIR from requirements.lock" >&2
 log=$(mktemp)
-if ! "$PYTHON" -m pip wheel --disable-pip-version-check --no-deps \
-    --wheel-dir "$DIR" -r requirements.lock $BUILD_REQUIREMENTS >"$log" 2>&1; then
+# The lock pins every file by sha256, so pip checks each download against it (a wheel
+# built here from a checked sdist has a hash of its own: the image installs by name and
+# version from this folder, requirements.txt, with no index to fetch anything else).
+if ! { "$PYTHON" -m pip wheel --disable-pip-version-check --no-deps --require-hashes \
+        --wheel-dir "$DIR" -r requirements.lock \
+    && "$PYTHON" -m pip wheel --disable-pip-version-check --no-deps \
+        --wheel-dir "$DIR" $BUILD_REQUIREMENTS; } >"$log" 2>&1; then
     tail -n 30 "$log" >&2
     rm -f "$log"
     exit 1
 fi
 rm -f "$log"
 printf '%s\n' $BUILD_REQUIREMENTS >"$DIR/build-requirements.txt"
+grep -E '^[A-Za-z0-9]' requirements.lock | sed 's/[[:space:]]*\\$//' >"$DIR/requirements.txt"
 echo "$want" >"$STAMP"
 echo "wheelhouse: $(ls "$DIR"/*.whl | wc -l) wheels, $(du -sh "$DIR" | cut -f1)" >&2
 echo "$DIR"
