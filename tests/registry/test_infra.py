@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 from visionops.modeling.architectures import build_model
 from visionops.registry.events import read_events
 from visionops.registry.infra import InfraCheck, InfraValidationError
-from visionops.registry.layout import list_versions, read_labels
+from visionops.registry.layout import LINEAGE_FILE, list_versions, read_labels
 from visionops.registry.store import Registration, register
 
 
@@ -32,13 +33,31 @@ def _samples() -> np.ndarray:
 
 @pytest.mark.slow
 def test_an_export_matching_its_model_is_registered_with_the_report(tmp_path: Path) -> None:
+    import tensorflow as tf
+
     registration = _registration(1, InfraCheck(_samples(), np.zeros((6, 3))))
     expected = registration.model.predict(_samples().astype(np.float32), verbose=0)
-    registration = Registration(
-        **{**registration.__dict__, "infra": InfraCheck(_samples(), expected)}
-    )
-    register(tmp_path, registration)
+    # Expected probabilities off by a known amount, within the tolerance: each
+    # signature's measured difference must then be that amount, give or take float32.
+    offset, tolerance = 3e-5, 1e-4
+    check = InfraCheck(_samples(), expected + offset, tolerance=tolerance)
+    lineage = {"blessing": {"blessed": True, "reason": "meets the minimum"}}
+    registration = Registration(**{**registration.__dict__, "infra": check, "lineage": lineage})
+    path = register(tmp_path, registration)
     assert list_versions(tmp_path, "digits") == [1]
+    record = json.loads((path / LINEAGE_FILE).read_text())
+    assert record["blessing"] == lineage["blessing"], "the infra report joins the lineage"
+    report = record["infra_validation"]
+    assert report["passed"] is True
+    assert report["reason"] == "the export loads in a fresh process and matches"
+    assert report["samples"] == 6
+    signatures = set(tf.saved_model.load(str(path)).signatures)
+    assert set(report["max_difference"]) == signatures, "every signature is checked"
+    for signature, difference in report["max_difference"].items():
+        assert difference == pytest.approx(offset, abs=2e-6), signature
+        assert difference <= tolerance
+    assert report["p99_ms"] >= report["p50_ms"] > 0
+    assert report["load_s"] > 0
 
 
 def test_an_export_whose_outputs_differ_is_not_registered(tmp_path: Path) -> None:
