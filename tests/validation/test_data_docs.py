@@ -202,3 +202,22 @@ def test_a_run_id_names_the_page_folders_and_links_still_resolve() -> None:
     page = next(path for path in site if path.startswith("validations/"))
     assert page.startswith("validations/images/nightly/20240501T020000")
     assert not relative_links(page, site[page]) - set(site)
+
+
+def test_a_chart_shows_its_data_as_a_table_without_a_script() -> None:
+    """Great Expectations draws some results with Vega from a CDN; offline, the page shows
+    the chart's data instead, so the expected partition can still be read."""
+    partition = {"bins": [0, 32, 65], "weights": [0.25, 0.75]}
+    spread = {
+        "type": "expect_column_kl_divergence_to_be_less_than",
+        "kwargs": {"column": "width", "partition_object": partition, "threshold": 0.1},
+    }
+    site = render_data_docs(_validate(_frame(100), [{"name": "spread", "expectations": [spread]}]))
+    for page in (
+        "expectations/spread.html",
+        "validations/spread/__none__/__none__/images-profile.html",
+    ):
+        html = site[page].decode("utf-8")
+        assert "<script" not in html
+        chart = _text(html.split("ge-chart-data", 1)[1].split("</table>", 1)[0])
+        assert "bin_min bin_max fraction 0 32 0.25 32 65 0.75" in chart, page

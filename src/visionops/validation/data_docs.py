@@ -4,9 +4,14 @@ Pages are Great Expectations' own (``ValidationResultsPageRenderer``,
 ``ExpectationSuitePageRenderer``, ``DefaultJinjaPageView``), laid out as Data Docs lays them
 out (``validations/<suite>/<run name>/<run time>/<batch>.html``, ``expectations/<suite>.html``)
 so that the relative links in them resolve. The index is a Great Expectations document with a
-plain HTML table, not Data Docs' script-built one, so it works from disk without network.
-The same results always give the same bytes, so that rerunning a pipeline on the same data
-rewrites the site unchanged.
+plain HTML table, not Data Docs' script-built one.
+
+The site reads offline: the project's templates in ``data_docs_assets/templates`` stand in
+for the Great Expectations ones that ask CDNs for Bootstrap, jQuery, Font Awesome and Vega,
+and every page loads one stylesheet shipped in the site (``data_docs_assets/static``).
+Collapsible blocks are ``<details>``, the validation filter is CSS, and charts show their
+data as tables. The same results always give the same bytes, so that rerunning a pipeline on
+the same data rewrites the site unchanged.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from jinja2 import pass_context
+from jinja2 import ChoiceLoader, PackageLoader
 
 from visionops.validation.expectations import _great_expectations
 
@@ -55,7 +60,7 @@ def render_data_docs(
     from great_expectations.render.renderer.page_renderer import ValidationResultsPageRenderer
     from great_expectations.render.view.view import DefaultJinjaIndexPageView, DefaultJinjaPageView
 
-    page_view = _stable_view(DefaultJinjaPageView)()
+    page_view = _site_view(DefaultJinjaPageView)()
     site: dict[str, bytes] = {}
     rows = []
     for position, result in enumerate(results):
@@ -66,47 +71,55 @@ def render_data_docs(
             )
         page_path = _unused_path(_validation_page_path(result), site)
         document = ValidationResultsPageRenderer().render(_without_load_time(result))
-        site[page_path] = page_view.render(document, show_how_to_buttons=False).encode("utf-8")
+        site[page_path] = page_view.render(document, _site_root(page_path)).encode("utf-8")
         suite_path = _suite_page_path(result.suite_name)
         if suite_path is not None and suite_path not in site:
-            site[suite_path] = page_view.render(_suite_document(result)).encode("utf-8")
+            suite_page = page_view.render(_suite_document(result), _site_root(suite_path))
+            site[suite_path] = suite_page.encode("utf-8")
         rows.append(_index_row(result, page_path))
     failed = sum(1 for result in results if not result.success)
-    index = _stable_view(DefaultJinjaIndexPageView)().render(_index_document(title, rows, failed))
+    index_view = _site_view(DefaultJinjaIndexPageView)()
+    index = index_view.render(_index_document(title, rows, failed), _site_root("index.html"))
     site["index.html"] = index.encode("utf-8")
     site.update(_static_assets(site))
     return site
 
 
-class _SameBytesEachRender:
-    """Mixed into a Great Expectations Jinja view: one document renders to one set of bytes.
+class _SiteView:
+    """Mixed into a Great Expectations Jinja view: pages for this site, same bytes each time.
 
-    Great Expectations' views stamp the render time on the logo's URL (a cache buster)
-    and give each collapsible block a random id; here the URL carries no stamp and the
-    ids count up from 1 on each page, which keeps them unique within the page.
+    The project's templates are looked up before Great Expectations' own, so pages load
+    only what the site ships; each render is told ``site_root``, the relative path from
+    the page to the site's folder, which those templates prefix to the shipped files (no
+    render-time stamp on them, unlike Great Expectations' logo URL). Great Expectations
+    gives each collapsible block a random id; here the ids count up from 1 on each page,
+    which keeps them unique within the page.
     """
 
     _element_ids: Iterator[int]
+    env: Any
 
-    def render(self, document: Any, template: str | None = None, **kwargs: Any) -> str:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        templates = PackageLoader("visionops.validation", "data_docs_assets/templates")
+        self.env.loader = ChoiceLoader([templates, self.env.loader])
+
+    def render(self, document: Any, site_root: str, **kwargs: Any) -> str:
         self._element_ids = itertools.count(1)
-        return super().render(document, template, **kwargs)  # type: ignore[misc]
+        return super().render(document, site_root=site_root, **kwargs)  # type: ignore[misc]
 
     def generate_html_element_uuid(self, prefix: str | None = None) -> str:
         return f"{prefix or ''}{next(self._element_ids)}"
 
-    @pass_context
-    def add_data_context_id_to_url(
-        self, jinja_context: Any, url: str, add_datetime: bool = True
-    ) -> str:
-        return super().add_data_context_id_to_url(  # type: ignore[misc]
-            jinja_context, url, add_datetime=False
-        )
+
+def _site_view(view_class: type) -> type:
+    """``view_class``, a Great Expectations Jinja view, rendering pages of this site."""
+    return type(f"Site{view_class.__name__}", (_SiteView, view_class), {})
 
 
-def _stable_view(view_class: type) -> type:
-    """``view_class``, a Great Expectations Jinja view, rendering the same bytes each time."""
-    return type(f"Stable{view_class.__name__}", (_SameBytesEachRender, view_class), {})
+def _site_root(page_path: str) -> str:
+    """The relative path from the page at ``page_path`` back to the site's folder."""
+    return posixpath.relpath(".", posixpath.dirname(page_path) or ".")
 
 
 def _without_load_time(result: Any) -> Any:
@@ -286,16 +299,20 @@ def relative_links(page_path: str, html: bytes) -> set[str]:
 
 
 def _static_assets(site: dict[str, bytes]) -> dict[str, bytes]:
-    # Great Expectations' favicon link on validation pages climbs one folder fewer than
-    # its other links, so each asset is put wherever a page looks for it.
-    bundled = resources.files("great_expectations.render.view") / "static"
+    """The files under ``static/`` that the pages link, the project's before Great
+    Expectations' bundled ones."""
+    sources = [
+        resources.files("visionops.validation") / "data_docs_assets" / "static",
+        resources.files("great_expectations.render.view") / "static",
+    ]
     assets: dict[str, bytes] = {}
     for page_path in [path for path in site if path.endswith(".html")]:
         for target in relative_links(page_path, site[page_path]):
             parts = target.split("/")
-            if target in site or parts[0] == ".." or "static" not in parts:
+            if target in site or target in assets or parts[0] != "static":
                 continue
-            source = bundled.joinpath(*parts[parts.index("static") + 1 :])
-            if source.is_file():
-                assets[target] = source.read_bytes()
+            found = [source.joinpath(*parts[1:]) for source in sources]
+            file = next((source for source in found if source.is_file()), None)
+            if file is not None:
+                assets[target] = file.read_bytes()
     return assets
