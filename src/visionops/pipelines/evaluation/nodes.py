@@ -8,10 +8,10 @@ import keras
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from sklearn.metrics import confusion_matrix
 
 from visionops.datasets.champion import ProductionModel
 from visionops.evaluation.blessing import decide_blessing
+from visionops.evaluation.confusion import confusion_counts
 from visionops.evaluation.gallery import plot_worst_mistakes
 from visionops.evaluation.metrics import classification_metrics, measure_latency
 from visionops.image_dataset import ImageDataset
@@ -99,10 +99,7 @@ def bless_model(
 def plot_confusion_matrix(predictions: pd.DataFrame, test_split: ImageDataset) -> Figure:
     """Draws the test split's confusion matrix, counts in each cell."""
     names = list(test_split.class_names)
-    # Read back from CSV, class names such as the digits' "0".."9" come as integers.
-    matrix = confusion_matrix(
-        predictions["actual"].astype(str), predictions["predicted"].astype(str), labels=names
-    )
+    matrix = confusion_counts(predictions, names)
     size = max(4.0, 0.5 * len(names) + 2)
     figure = Figure(figsize=(size, size))
     axes = figure.subplots()
