@@ -31,11 +31,22 @@ def test_full_pipeline_registers_an_accurate_model(reproduced: Path) -> None:
     assert '"accuracy"' in shown
 
 
+def test_every_report_page_reads_offline(reproduced: Path) -> None:
+    from offline_pages import outside_references
+
+    assert list((reproduced / "data/08_reporting").rglob("*.html"))
+    assert outside_references(reproduced / "data/08_reporting") == []
+
+
 def test_a_fresh_copy_reproduces_the_committed_dvc_lock(reproduced: Path) -> None:
     """Every output is byte-identical for the same inputs, model.keras and the reports
     included, so a fresh clone's run leaves the committed dvc.lock as it is."""
     status = run(reproduced, "git", "status", "--porcelain").stdout
-    assert status == "", f"the run changed tracked files:\n{status}"
+    diff = run(reproduced, "git", "diff", "--stat").stdout
+    assert status == "", (
+        f"the run changed tracked files:\n{status}{diff}\nif a stage's code or config "
+        "changed, the committed dvc.lock is stale: run `make run` and commit dvc.lock"
+    )
 
 
 def test_second_repro_runs_no_stage(reproduced: Path) -> None:

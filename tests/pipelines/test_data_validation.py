@@ -1,6 +1,7 @@
 """The data validation pipeline passes clean data and stops bad data with a clear message."""
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from visionops.errors import DataValidationError
 from visionops.image_dataset import ImageDataset
 from visionops.pipelines.data_validation import create_pipeline
 from visionops.sources.digits import read_digits
+from visionops.task import DifferentTaskError
 
 from .conftest import build_catalog, load_parameters, make_dataset, run_pipeline
 
@@ -121,3 +123,44 @@ def test_quarantine_sets_unreadable_files_aside_and_lists_them() -> None:
     assert len(outputs["validated_dataset"]) == len(dataset) - 1
     assert "synthetic:3" not in outputs["validated_dataset"].source_ids
     assert outputs["validated_dataset"].read_errors is None
+
+
+def _digits_reference() -> dict:
+    digits = run_pipeline(create_pipeline(), _inputs(read_digits()))
+    return {"origin": "registry:classifier/2", "profile": digits["data_profile"]}
+
+
+def test_data_of_another_task_stops_with_one_line_and_the_new_model_command() -> None:
+    """Other classes and another image shape than the production model's: not drift but
+    a new model, and the message says how to train one."""
+    pipeline = create_pipeline()
+    inputs = _inputs(make_dataset(per_class=40), reference=_digits_reference())
+    inputs["params:ingestion"] = {"source": "image_folder", "path": "data/01_raw/pets"}
+    catalog = build_catalog(pipeline, inputs)
+    with pytest.raises(DifferentTaskError) as caught:
+        SequentialRunner().run(pipeline, catalog)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(
+        "this data is a different task from 'classifier' (production version 2): classes ["
+    )
+    assert message.endswith(
+        "dvc exp run -S ingestion.source=image_folder -S ingestion.path=data/01_raw/pets "
+        "-S model_name=NAME"
+    )
+    assert not catalog.exists("validated_dataset")
+    drift = catalog["validation_report"].load()["drift"]
+    assert drift["checks"] == [] and "different_task" in drift, "no distance between tasks"
+
+
+def test_failed_expectations_come_first_and_the_task_advice_last() -> None:
+    dataset = make_dataset(per_class=40)
+    broken = dataset.readable.copy()
+    broken[0] = False
+    message, _ = _failure(
+        replace(dataset, read_errors=np.where(broken, "", "truncated")),
+        reference=_digits_reference(),
+    )
+    assert message.startswith("data validation failed on raw_dataset")
+    assert "expect_column_values_to_be_in_set(readable)" in message
+    assert message.splitlines()[-1].startswith("this data is a different task from")

@@ -209,3 +209,23 @@ def test_the_same_weights_are_not_registered_again(trained: dict, tmp_path: Path
     forced = {**blessed, "forced": {"by": "tester@ci", "at": "2026-11-28", "reason": "again"}}
     assert _deploy(trained, tmp_path, forced)["registered"] is False
     assert list_versions(tmp_path, "classifier") == [1]
+
+
+def test_a_production_model_of_another_task_stops_evaluation_with_the_command(
+    trained: dict,
+) -> None:
+    """With drift checks off, evaluation is the first stage to notice the new task."""
+    from visionops.datasets.champion import ProductionModel
+    from visionops.task import DifferentTaskError
+
+    digits = ProductionModel(
+        version=3,
+        image_shape=(8, 8, 1),
+        class_names=tuple(str(digit) for digit in range(10)),
+        signature=None,
+    )
+    with pytest.raises(DifferentTaskError, match="a different task from 'classifier'") as caught:
+        _evaluate(trained, production=digits)
+    message = str(caught.value)
+    assert "(production version 3): classes [class_0, class_1, class_2], not [0, 1" in message
+    assert message.endswith("-S model_name=NAME")

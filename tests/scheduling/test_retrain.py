@@ -30,14 +30,17 @@ def test_stages_and_busy_holder_are_read_from_dvc_output() -> None:
     assert retrain.busy_holder("ERROR: failed to reproduce 'training'") == (False, None)
 
 
-def test_repro_env_puts_this_python_first_and_keeps_telemetry_off(
+def test_repro_env_puts_this_python_first_and_leaves_consent_to_the_project_files(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.delenv("DO_NOT_TRACK", raising=False)
+    """The scheduler's dvc repro honours an opt-in in .telemetry or .dvc/config, as make
+    does: it sets none of the variables that override them."""
+    for name in ("DO_NOT_TRACK", "KEDRO_DISABLE_TELEMETRY", "DVC_NO_ANALYTICS"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("GX_ANALYTICS_ENABLED", "true")  # the user opted in: kept
     env = retrain.repro_env()
     assert env["PATH"].split(":")[0] == str(Path(sys.executable).parent)
-    assert env["DO_NOT_TRACK"] == "1"
+    assert not {"DO_NOT_TRACK", "KEDRO_DISABLE_TELEMETRY", "DVC_NO_ANALYTICS"} & set(env)
     assert env["GX_ANALYTICS_ENABLED"] == "true"
 
 

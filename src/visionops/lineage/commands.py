@@ -122,7 +122,7 @@ def reproduce_command(
     print(f"  recorded    {result.recorded_weights}")
     print(f"  reproduced  {result.reproduced_weights or 'none written'}")
     if result.differences and result.identical:
-        # e.g. model.keras: the archive records when it was saved
+        # e.g. a record made before model.keras was written byte-identically
         print("  files that differ byte for byte although the weights are the same:")
         print("\n".join(f"    {line}" for line in result.differences))
     elif result.differences:

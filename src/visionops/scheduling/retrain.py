@@ -26,11 +26,9 @@ SUCCEEDED = "succeeded"
 FAILED = "failed"
 BUSY = "busy"
 DEPLOYMENT_REPORT = "deployment_report"
-# Telemetry stays off, as the Makefile has it, unless the caller's environment opts in.
+# As the Makefile has it: telemetry consent is the project files' (.telemetry,
+# .dvc/config), so nothing here overrides it; only GE's variable defaults to off.
 QUIET_ENV = {
-    "KEDRO_DISABLE_TELEMETRY": "true",
-    "DO_NOT_TRACK": "1",
-    "DVC_NO_ANALYTICS": "1",
     "GX_ANALYTICS_ENABLED": "false",
     "TF_CPP_MIN_LOG_LEVEL": "2",
 }

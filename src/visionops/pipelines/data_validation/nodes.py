@@ -70,16 +70,19 @@ def gate_dataset(
     """Passes the dataset on only if it passed validation, without quarantined files.
 
     Raises:
-        DifferentTaskError: The data's classes or image shape are not those of
-            ``model_name``'s reference; the message gives the command for a new model.
+        DifferentTaskError: The data passed every expectation, but its classes or image
+            shape are not those of ``model_name``'s reference; the one-line message
+            gives the command for a new model (with failed expectations too, that line
+            ends the validation report instead).
         DataValidationError: An expectation or a drift check failed; the message
             names each with observed and expected values and a few offending images.
     """
     advice = task_advice(validation_report, model_name, ingestion)
-    if advice is not None:
+    if advice is not None and validation_report["failed"] == 0:
         raise DifferentTaskError(advice)
     if not validation_report["success"]:
-        raise DataValidationError(format_report(validation_report, "raw_dataset"))
+        report = format_report(validation_report, "raw_dataset")
+        raise DataValidationError(report if advice is None else f"{report}\n{advice}")
     kept = np.flatnonzero(raw_dataset.readable)
     # Validation passed, so every kept image has the same shape and was read.
     return replace(raw_dataset.subset(kept), image_shapes=None, read_errors=None)
