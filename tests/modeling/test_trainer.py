@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -16,7 +17,8 @@ import numpy as np
 import pytest
 
 from visionops.errors import ConfigError
-from visionops.modeling.checkpoint import CheckpointStore
+from visionops.image_dataset import ImageDataset
+from visionops.modeling.checkpoint import CheckpointStore, TrainingState
 
 SCRIPT = Path(__file__).with_name("train_script.py")
 PARAMS: dict[str, Any] = {
@@ -118,8 +120,6 @@ def test_a_checkpoint_of_other_parameters_is_not_resumed(tmp_path: Path) -> None
     checkpoint = tmp_path / "checkpoint"
     train(tmp_path, "seeded", checkpoint=checkpoint, epochs=2)
     # Leave a finished-looking checkpoint of another run behind, then train anew.
-    from visionops.modeling.checkpoint import TrainingState
-
     CheckpointStore(checkpoint).save(
         TrainingState(1, [np.zeros(1)], [], [], [], {"fingerprint": "another run"})
     )
@@ -168,39 +168,119 @@ def test_mirrored_strategy_over_two_devices_trains(tmp_path: Path) -> None:
     assert result["history"][-1]["loss"] < result["history"][0]["loss"]
 
 
-@pytest.mark.parametrize("precision", ["mixed_float16", "mixed_bfloat16"])
-def test_mixed_precision_trains_on_cpu_and_exports_float32(tmp_path: Path, precision: str) -> None:
-    result = train(tmp_path, precision, precision=precision, epochs=2)
-    assert result["metadata"]["precision"] == precision
-    assert np.isfinite([record["loss"] for record in result["history"]]).all()
-
-
-def test_mixed_precision_model_is_float32_after_training() -> None:
-    """In-process: the returned model computes in float32 and the policy is reset."""
-    import keras
-
+def _synthetic(count: int, seed: int) -> ImageDataset:
     sys.path.insert(0, str(SCRIPT.parent))
     from train_script import synthetic
 
-    from visionops.modeling.trainer import train_model
+    return synthetic(count, seed)
 
-    result = train_model(
-        synthetic(64, 0), synthetic(16, 1), {**PARAMS, "epochs": 1, "precision": "mixed_float16"}
+
+@pytest.mark.parametrize(
+    ("precision", "low"), [("mixed_float16", "float16"), ("mixed_bfloat16", "bfloat16")]
+)
+def test_mixed_precision_trains_on_cpu_and_exports_float32(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, precision: str, low: str
+) -> None:
+    """The layers train in the low precision; the returned model, and the .keras file
+    saved from it, compute in float32, and the global policy is float32 again."""
+    import keras
+
+    from visionops.modeling import trainer
+    from visionops.modeling.saving import load_model, save_model_deterministic
+
+    build_model, built = trainer.build_model, []
+
+    def recording_build_model(*args: Any, **kwargs: Any) -> keras.Model:
+        built.append(build_model(*args, **kwargs))
+        return built[-1]
+
+    monkeypatch.setattr(trainer, "build_model", recording_build_model)
+    result = trainer.train_model(
+        _synthetic(64, 0), _synthetic(16, 1), {**PARAMS, "epochs": 2, "precision": precision}
     )
+
+    assert result.metadata["precision"] == precision
+    assert len(result.history) == 2
+    assert np.isfinite([record["loss"] for record in result.history]).all()
+    trained, returned = built
+    convolutions = [layer for layer in trained.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert {layer.compute_dtype for layer in convolutions} == {low}, "trained in mixed precision"
+    assert returned is result.model
+    for got, learned in zip(returned.get_weights(), trained.get_weights(), strict=True):
+        np.testing.assert_array_equal(got, learned)  # the mixed model kept float32 weights
     assert keras.mixed_precision.dtype_policy().name == "float32"
-    assert all(layer.compute_dtype == "float32" for layer in result.model.layers)
-    probabilities = result.model.predict(synthetic(4, 2).images.astype("float32"), verbose=0)
-    assert probabilities.dtype == np.float32
-    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    save_model_deterministic(result.model, tmp_path / "model.keras")
+    saved = load_model(tmp_path / "model.keras")
+    for model in (result.model, saved):
+        assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
+        assert {variable.dtype for variable in model.weights} == {"float32"}
+        probabilities = model.predict(_synthetic(4, 2).images.astype("float32"), verbose=0)
+        assert probabilities.dtype == np.float32
+        np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    for got, kept in zip(result.model.get_weights(), saved.get_weights(), strict=True):
+        np.testing.assert_array_equal(got, kept)
+
+
+class RecordingCheckpoints(CheckpointStore):
+    """Keeps every epoch's saved state, as well as writing it."""
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__(directory)
+        self.states: dict[int, TrainingState] = {}
+
+    def save(self, state: TrainingState) -> None:
+        self.states[state.epoch] = state
+        super().save(state)
 
 
 def test_early_stopping_restores_the_best_epoch(tmp_path: Path) -> None:
-    result = train(tmp_path, "early", epochs=30, early_stopping_patience=2, learning_rate=0.05)
-    metadata = result["metadata"]
-    if metadata["stopped_early"]:
-        assert metadata["epochs_run"] == metadata["best_epoch"] + 2
-    losses = [record["val_loss"] for record in result["history"]]
-    assert metadata["best_epoch"] == int(np.argmin(losses)) + 1
+    """Half the validation images carry the next class's label: val_loss falls while
+    the model learns the bands, then rises as it grows sure of itself on the mislabelled
+    half, so a patience of 1 stops the run, and the model returned is the best epoch's."""
+    import keras
+
+    from visionops.modeling.trainer import train_model
+
+    val = _synthetic(48, 1)
+    labels = val.labels.copy()
+    labels[24:] = (labels[24:] + 1) % 3
+    val = dataclasses.replace(val, labels=labels)
+    checkpoints = RecordingCheckpoints(tmp_path / "checkpoint")
+    params = {**PARAMS, "epochs": 12, "early_stopping_patience": 1}
+    result = train_model(_synthetic(96, 0), val, params, checkpoints=checkpoints)
+
+    metadata = result.metadata
+    losses = [record["val_loss"] for record in result.history]
+    best, last = metadata["best_epoch"], metadata["epochs_run"]
+    assert metadata["stopped_early"] is True
+    assert best == int(np.argmin(losses)) + 1
+    assert last == best + 1 < 12, "stopped after one epoch without improvement"
+    assert losses[last - 1] > losses[best - 1]
+    # The returned weights are those the model held after the best epoch, not the last.
+    weights = {variable.path for variable in result.model.weights}
+    held_after = {
+        epoch: [
+            value
+            for variable, value in zip(
+                result.model.variables, checkpoints.states[epoch].model_variables, strict=True
+            )
+            if variable.path in weights
+        ]
+        for epoch in (best, last)
+    }
+    returned = result.model.get_weights()
+    for got, recorded in zip(returned, held_after[best], strict=True):
+        np.testing.assert_array_equal(got, recorded)
+    assert any(
+        not np.array_equal(got, recorded)
+        for got, recorded in zip(returned, held_after[last], strict=True)
+    )
+    # So its validation loss, recomputed from scratch, is the best epoch's.
+    probabilities = result.model(val.images.astype("float32"), training=False)
+    per_image = keras.losses.categorical_crossentropy(
+        keras.ops.one_hot(val.labels, 3), probabilities, label_smoothing=PARAMS["label_smoothing"]
+    )
+    assert float(keras.ops.mean(per_image)) == pytest.approx(losses[best - 1], rel=1e-5)
 
 
 def test_streaming_from_shards_is_deterministic(tmp_path: Path) -> None:
