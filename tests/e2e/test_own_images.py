@@ -38,12 +38,13 @@ def readme_commands() -> list[str]:
     text = (ROOT / "README.md").read_text()
     section = text.split("## Train on your own images", 1)[1].split("\n## ", 1)[0]
     blocks = section.split("```bash")[1:]
-    return [
-        line.strip()
+    lines = [
+        line.split("#", 1)[0].strip()
         for block in blocks
-        for line in block.split("```", 1)[0].splitlines()
-        if line.strip() and not line.strip().startswith("#")
+        for line in block.split("```")[0].splitlines()
     ]
+    # `source .venv/bin/activate` puts .venv/bin on PATH, as the tests' environment does.
+    return [line for line in lines if line and not line.startswith("source ")]
 
 
 @pytest.fixture(scope="module")
