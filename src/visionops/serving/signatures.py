@@ -45,6 +45,15 @@ class TensorInfo:
         """Whether values travel as ``{"b64": ...}`` (a string tensor named ``*_bytes``)."""
         return self.is_string and self.key.endswith(BINARY_SUFFIX)
 
+    def fits(self, shape: tuple[int, ...]) -> bool:
+        """Whether a tensor of ``shape`` fits: the same rank, and every fixed dimension equal."""
+        if self.shape is None:
+            return True
+        return len(shape) == len(self.shape) and all(
+            expected is None or expected == actual
+            for expected, actual in zip(self.shape, shape, strict=True)
+        )
+
     def describe_shape(self) -> str:
         """The shape in words for error messages, e.g. ``[N, 8, 8, 1]``."""
         if self.shape is None:
