@@ -1,10 +1,11 @@
 """Time of `visionops lineage trace` over a registry of 200 registered versions.
 
-Builds 4 models of 50 synthetic versions each (full lineage records, as the deployment
-stage writes them, and hash-chained events with label moves; no TensorFlow), then
-times the `trace` function for an md5 that 1 in 10 versions used (best of 5, after
-imports), and the whole command as a subprocess (Python start-up included). Target:
-at most 1 s. Last line: ``seconds=<function time>``.
+Builds 4 models of 50 synthetic versions each (registered by ``store.register`` with
+a tiny model's SavedModel, full lineage records as the deployment stage writes them,
+and hash-chained events with label moves; untimed), then times the `trace` function
+for an md5 that 1 in 10 versions used (best of 5, after imports), and the whole
+command as a subprocess (Python start-up included). Target: at most 1 s. Last line:
+``seconds=<function time>``.
 
 Usage: .venv/bin/python benchmarks/lineage_trace.py
 """

@@ -1,27 +1,19 @@
-"""Synthetic registered versions with full lineage records, built without TensorFlow.
+"""Registered versions with full lineage records, for the lineage tests.
 
-Shared by the tests and ``benchmarks/lineage_trace.py``. A version is written as
-``store.register`` writes one (SavedModel stand-in files, ``lineage.json`` with the
-sha256 of every other file, labels moved, a ``registered`` event with the content
-digest), only without the export.
+Shared by the tests and ``benchmarks/lineage_trace.py``. A version is registered by
+``store.register`` (through tests/registering.py): a SavedModel of a tiny model,
+``lineage.json`` with the sha256 of every other file, a data profile, labels moved, a
+``registered`` event with the content digest.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
-from visionops.registry.events import record_version
-from visionops.registry.layout import (
-    DATA_PROFILE_FILE,
-    LINEAGE_FILE,
-    SAVED_MODEL_FILE,
-    content_digest,
-    file_hashes,
-    version_dir,
-)
+from registering import register_version
+from visionops.registry.layout import LINEAGE_FILE
 
 ACTOR = "auditor-test@ci"
 RAW = "data/02_intermediate/raw_dataset.npz"
@@ -130,21 +122,22 @@ def add_version(
     labels: tuple[str, ...] = (),
     hash_files: bool = True,
 ) -> Path:
-    """Registers a stand-in version with ``lineage`` (none written when ``None``).
+    """Registers a version with ``lineage``, by ``ACTOR``.
 
-    ``hash_files=False`` leaves out ``files``, as records written before it was added.
+    ``hash_files=False`` records no file hashes, as registrations before they were
+    added. ``lineage=None`` removes the record after registering, as for a version from
+    before lineage records (its logged content digest then no longer matches).
     """
-    path = version_dir(root, model, version)
-    (path / "variables").mkdir(parents=True)
-    (path / SAVED_MODEL_FILE).write_bytes(b"stand-in SavedModel " + str(version).encode())
-    (path / WEIGHTS_FILE).write_bytes(bytes(range(256)) * 4)
-    (path / DATA_PROFILE_FILE).parent.mkdir(parents=True)
-    (path / DATA_PROFILE_FILE).write_text(json.dumps({"images": 1797}))
-    if lineage is not None:
-        written = {**lineage}
-        if hash_files:
-            written["files"] = file_hashes(path, skip=LINEAGE_FILE)
-        (path / LINEAGE_FILE).write_text(json.dumps(written, indent=2, sort_keys=True))
-    reason = ((lineage or {}).get("blessing") or {}).get("reason", "")
-    record_version(root, model, version, labels, reason, content_digest(path), actor=ACTOR)
+    path = register_version(
+        root,
+        model,
+        version,
+        lineage or {},
+        labels,
+        actor=ACTOR,
+        data_profile={"images": 1797},
+        hash_files=hash_files,
+    )
+    if lineage is None:
+        (path / LINEAGE_FILE).unlink()
     return path

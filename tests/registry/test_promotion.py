@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 from visionops.errors import RegistryError
 from visionops.registry.events import read_events, verify_chain
 from visionops.registry.layout import (
+    LINEAGE_FILE,
     MODELS_CONFIG,
     SAVED_MODEL_FILE,
     events_path,
@@ -226,7 +228,8 @@ def test_describe_version_reports_lineage_events_and_changed_files(
     info = describe_version(three_productions, MODEL, 2)
     assert info["labels"] == []
     assert info["path"] == str(version_dir(three_productions, MODEL, 2).resolve())
-    assert info["files"] == 2
+    recorded = json.loads((version_dir(three_productions, MODEL, 2) / LINEAGE_FILE).read_text())
+    assert info["files"] == len(recorded["files"]) + 1, "the registered files and the record"
     assert info["registered"]["actor"] == REGISTRAR
     assert info["lineage"]["blessing"]["blessed"] is True
     assert info["lineage"]["metrics"] == {"accuracy": 0.92}
