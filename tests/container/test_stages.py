@@ -16,6 +16,7 @@ import pytest
 from sklearn.datasets import load_digits
 
 from e2e.conftest import project_env
+from visionops.registry.signature_names import UINT8_SIGNATURE
 
 from .conftest import (
     STAGE_TIMEOUT_S,
@@ -99,7 +100,8 @@ def test_served_model_predicts_over_http(image: str, container_project: Path, co
     with np.load(container_project / "data/05_model_input/test.npz") as split:
         images, labels = split["images"][:32], split["labels"][:32]
     reply = post_json(
-        f"http://127.0.0.1:{port}/v1/models/classifier:predict", {"instances": images.tolist()}
+        f"http://127.0.0.1:{port}/v1/models/classifier:predict",
+        {"signature_name": UINT8_SIGNATURE, "instances": images.tolist()},
     )
     predicted = np.array([row["class_ids"] for row in reply["predictions"]])
     assert predicted.shape == labels.shape

@@ -21,6 +21,7 @@ from visionops.datasets.model_registry import ModelRegistryDataset
 from visionops.errors import RegistryError
 from visionops.registry.events import read_events, verify_chain
 from visionops.registry.layout import MODELS_CONFIG, content_digest, read_labels, snapshot
+from visionops.registry.signature_names import UINT8_INPUT, UINT8_SIGNATURE
 from visionops.registry.store import Declined, Registration, register
 
 CLASS_NAMES = ("circle", "square", "triangle")
@@ -104,7 +105,7 @@ def test_serving_signature_matches_keras_predictions(registered: Registered) -> 
     """The SavedModel takes raw uint8 images and gives the Keras model's probabilities."""
     images = np.random.default_rng(3).integers(0, 256, (5, *IMAGE_SHAPE), dtype=np.uint8)
     loaded = tf.saved_model.load(str(registered.version_path))
-    outputs = loaded.signatures["serving_default"](images=tf.constant(images))
+    outputs = loaded.signatures[UINT8_SIGNATURE](**{UINT8_INPUT: tf.constant(images)})
     expected = registered.model.predict(images.astype(np.float32), verbose=0)
     probabilities = outputs["probabilities"].numpy()
     np.testing.assert_allclose(probabilities, expected, atol=1e-5)

@@ -8,14 +8,25 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from visionops.registry.layout import version_dir, write_models_config
+from visionops.registry.signature_names import UINT8_SIGNATURE
 
 from .support import CLASS_NAMES, IMAGE_SHAPE, MODEL, Server
+
+
+@dataclass(frozen=True)
+class TrainedDigits:
+    """A version trained on digits, and digits it did not see: uint8 images and labels."""
+
+    path: Path
+    images: np.ndarray
+    labels: np.ndarray
 
 
 @pytest.fixture(scope="session")
@@ -38,17 +49,56 @@ def saved_versions(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Path]:
 
 @pytest.fixture(scope="session")
 def reference(saved_versions: dict[int, Path]) -> Callable[[int, np.ndarray], dict]:
-    """Outputs of a version's SavedModel called in this process: ``(version, images)``."""
+    """Outputs of a version's SavedModel called in this process on uint8 images:
+    ``(version, images)``."""
     import tensorflow as tf
 
     loaded = {version: tf.saved_model.load(str(path)) for version, path in saved_versions.items()}
 
     def predict(version: int, images: np.ndarray) -> dict[str, np.ndarray]:
-        signature = loaded[version].signatures["serving_default"]
+        signature = loaded[version].signatures[UINT8_SIGNATURE]
         outputs = signature(images=tf.constant(images, tf.uint8))
         return {key: value.numpy() for key, value in outputs.items()}
 
     return predict
+
+
+@pytest.fixture(scope="session")
+def legacy_version(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Version 1's weights in the layout exported before: uint8 ``serving_default``."""
+    import keras
+
+    from legacy_export import export_legacy_saved_model
+    from visionops.modeling.architectures import build_model
+
+    keras.utils.set_random_seed(1)
+    model = build_model("simple_cnn", IMAGE_SHAPE, len(CLASS_NAMES), width=4)
+    path = tmp_path_factory.mktemp("legacy_version") / "1"
+    export_legacy_saved_model(model, CLASS_NAMES, IMAGE_SHAPE, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def trained_digits(tmp_path_factory: pytest.TempPathFactory) -> TrainedDigits:
+    """A simple_cnn trained on scikit-learn's digits (about 6 s), exported as a version;
+    100 digits held out of its training."""
+    import keras
+
+    from visionops.modeling.architectures import build_model
+    from visionops.registry.export import export_saved_model
+    from visionops.sources.digits import read_digits
+
+    digits = read_digits()
+    order = np.random.default_rng(0).permutation(len(digits))
+    train, held_out = order[:-100], order[-100:]
+    keras.utils.set_random_seed(0)
+    model = build_model("simple_cnn", digits.image_shape, len(digits.class_names), width=8)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
+    images = digits.images[train].astype(np.float32)
+    model.fit(images, digits.labels[train], epochs=10, batch_size=32, verbose=0)
+    path = tmp_path_factory.mktemp("trained_digits") / "1"
+    export_saved_model(model, digits.class_names, digits.image_shape, path)
+    return TrainedDigits(path, digits.images[held_out], digits.labels[held_out])
 
 
 @pytest.fixture(scope="module")

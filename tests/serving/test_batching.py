@@ -14,7 +14,7 @@ import pytest
 from visionops.serving.batching import Predictor
 from visionops.serving.errors import ModelInputError
 
-from .support import MODEL, Server, images
+from .support import MODEL, Server, images, png_request
 
 PREDICT = f"/v1/models/{MODEL}:predict"
 
@@ -150,9 +150,7 @@ def test_many_concurrent_requests_each_get_their_own_answer(
     expected = [reference(1, batch)["probabilities"] for batch in requests]
 
     with ThreadPoolExecutor(24) as pool:
-        replies = list(
-            pool.map(lambda batch: server.post(PREDICT, {"instances": batch.tolist()}), requests)
-        )
+        replies = list(pool.map(lambda batch: server.post(PREDICT, png_request(batch)), requests))
 
     for reply, want in zip(replies, expected, strict=True):
         assert reply.status == 200

@@ -17,7 +17,7 @@ import pytest
 
 from visionops.registry.layout import model_dir, version_dir, write_models_config
 
-from .support import MODEL, Server, images
+from .support import MODEL, Server, images, png_request
 
 PREDICT = f"/v1/models/{MODEL}:predict"
 
@@ -35,7 +35,7 @@ class Traffic:
         self._thread.start()
 
     def _run(self) -> None:
-        document = {"instances": self.probe.tolist()}
+        document = png_request(self.probe)
         while not self._stop.is_set():
             try:
                 reply = self.server.post(PREDICT, document)

@@ -13,7 +13,7 @@ import pytest
 
 from visionops.registry.layout import MODELS_CONFIG, list_versions, read_models_config
 
-from .support import MODEL, Server, images
+from .support import MODEL, Server, images, png_request
 
 LATEST_TWO = f"""model_config_list {{
   config {{
@@ -35,7 +35,7 @@ def states(server: Server) -> dict[int, str]:
 def answering_version(server: Server, reference, path: str) -> int:
     """Which version answered a predict call on ``path``, told apart by its outputs."""
     probe = images(2, seed=7)
-    reply = server.post(path, {"instances": probe.tolist()})
+    reply = server.post(path, png_request(probe))
     assert reply.status == 200, reply.body
     got = [row["probabilities"] for row in reply.json()["predictions"]]
     (version,) = [
@@ -66,9 +66,7 @@ def test_every_version_the_policy_serves_answers_and_no_other(
         assert answering_version(server, reference, path) == version
     (outside,) = {1, 2, 3} - served
     status = server.get(f"/v1/models/{MODEL}/versions/{outside}")
-    predict = server.post(
-        f"/v1/models/{MODEL}/versions/{outside}:predict", {"instances": images(1).tolist()}
-    )
+    predict = server.post(f"/v1/models/{MODEL}/versions/{outside}:predict", png_request(images(1)))
     for reply in (status, predict):
         assert reply.status == 404
         assert "outside the version policy in models.config" in reply.json()["error"]

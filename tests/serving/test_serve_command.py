@@ -13,7 +13,7 @@ import pytest
 
 from visionops.registry.layout import version_dir, write_models_config
 
-from .support import MODEL, images
+from .support import MODEL, images, png_request
 
 
 def serve(*arguments: str) -> subprocess.CompletedProcess[str]:
@@ -68,7 +68,7 @@ def test_an_empty_registry_is_unhealthy_until_a_version_arrives(
         time.sleep(0.1)
     batch = images(1, seed=11)
 
-    reply = server.post(f"/v1/models/{MODEL}:predict", {"instances": batch.tolist()})
+    reply = server.post(f"/v1/models/{MODEL}:predict", png_request(batch))
 
     assert before.status == 503
     assert before.json() == {"status": "unavailable", "models": {}}
@@ -94,7 +94,7 @@ def test_tensorflow_thread_counts_are_applied(make_registry, start_server, refer
     )
     batch = images(3, seed=5)
 
-    reply = server.post(f"/v1/models/{MODEL}:predict", {"instances": batch.tolist()})
+    reply = server.post(f"/v1/models/{MODEL}:predict", png_request(batch))
 
     assert reply.status == 200
     expected = reference(1, batch)["class_ids"].tolist()

@@ -11,6 +11,11 @@ import numpy as np
 from kedro.io import AbstractDataset
 
 from visionops.registry.layout import LINEAGE_FILE, PRODUCTION, read_labels, version_dir
+from visionops.registry.signature_names import (
+    PROBABILITIES,
+    UINT8_INPUT,
+    uint8_signature_name,
+)
 
 
 @dataclass(frozen=True)
@@ -21,7 +26,8 @@ class ProductionModel:
         version: Its version number.
         image_shape: Height, width and channels its signature takes.
         class_names: Its classes, from its lineage record (empty when unrecorded).
-        signature: The ``serving_default`` concrete function.
+        signature: The concrete function of its signature taking uint8 images:
+            ``serving_uint8``, or ``serving_default`` in a version exported before it.
     """
 
     version: int
@@ -34,8 +40,8 @@ class ProductionModel:
         import tensorflow as tf
 
         parts = [
-            self.signature(images=tf.constant(images[start : start + batch_size]))[
-                "probabilities"
+            self.signature(**{UINT8_INPUT: tf.constant(images[start : start + batch_size])})[
+                PROBABILITIES
             ].numpy()
             for start in range(0, len(images), batch_size)
         ]
@@ -58,8 +64,9 @@ class ProductionModelDataset(AbstractDataset[None, ProductionModel | None]):
         import tensorflow as tf
 
         folder = version_dir(self._registry, self._model_name, version)
-        signature = tf.saved_model.load(str(folder)).signatures["serving_default"]
-        spec = signature.structured_input_signature[1]["images"]
+        signatures = tf.saved_model.load(str(folder)).signatures
+        signature = signatures[uint8_signature_name(signatures)]
+        spec = signature.structured_input_signature[1][UINT8_INPUT]
         lineage_path = folder / LINEAGE_FILE
         lineage = json.loads(lineage_path.read_text()) if lineage_path.is_file() else {}
         return ProductionModel(

@@ -1,4 +1,8 @@
-"""Export of a trained Keras model as a SavedModel that takes raw uint8 images."""
+"""Export of a trained Keras model as a SavedModel that takes encoded images or uint8 arrays.
+
+The signature layout, and why the default one takes encoded images, is described in
+:mod:`visionops.registry.signature_names`.
+"""
 
 from __future__ import annotations
 
@@ -8,27 +12,32 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-SERVING_SIGNATURE = "serving_default"
-INPUT_NAME = "images"
-BYTES_SIGNATURE = "serving_bytes"
-BYTES_INPUT_NAME = "image_bytes"
-OUTPUT_KEYS = ("probabilities", "class_ids", "class_names")
-# Encoded images decoded per loop step in serving_bytes (see _decode_all).
+from visionops.registry.signature_names import (
+    BYTES_INPUT,
+    BYTES_SIGNATURE,
+    CLASS_IDS,
+    CLASS_NAMES,
+    DEFAULT_SIGNATURE,
+    PROBABILITIES,
+    UINT8_INPUT,
+    UINT8_SIGNATURE,
+)
+
+# Encoded images decoded per loop step in the encoded-image signatures (see _decode_all).
 DECODE_CHUNK = 8
 
 
 def export_saved_model(
     model: keras.Model, class_names: Sequence[str], image_shape: Sequence[int], path: Path
 ) -> None:
-    """Writes ``model`` as a SavedModel with two signatures.
+    """Writes ``model`` as a SavedModel with three signatures.
 
-    ``serving_default`` takes uint8 images ``[N, H, W, C]`` under the input name
-    ``images``; ``serving_bytes`` takes encoded PNG or JPEG files ``[N]`` (tf.string)
-    under ``image_bytes`` (the ``_bytes`` suffix tells TensorFlow Serving's REST API
-    to expect ``{"b64": ...}``), decodes them to the model's channels and resizes them
-    to its height and width (bilinear). Both return class ``probabilities``,
-    ``class_ids`` and ``class_names``. Scaling is part of the Keras model, so serving
-    applies the same preprocessing as training.
+    ``serving_default`` and ``serving_bytes`` take encoded PNG or JPEG files (GIF and
+    BMP too for 3-channel models) ``[N]`` (tf.string) under ``image_bytes``, decode
+    them to the model's channels and resize them to its height and width (bilinear);
+    ``serving_uint8`` takes uint8 images ``[N, H, W, C]`` under ``images``. All return
+    class ``probabilities``, ``class_ids`` and ``class_names``. Scaling is part of the
+    Keras model, so serving applies the same preprocessing as training.
 
     Args:
         model: A Keras model mapping float images to class probabilities.
@@ -40,22 +49,23 @@ def export_saved_model(
     archive = keras.export.ExportArchive()
     archive.track(model)
 
-    @tf.function(input_signature=[tf.TensorSpec([None, *image_shape], tf.uint8, name=INPUT_NAME)])
+    @tf.function(input_signature=[tf.TensorSpec([None, *image_shape], tf.uint8, name=UINT8_INPUT)])
     def serve(images: tf.Tensor) -> dict[str, tf.Tensor]:
         probabilities = tf.cast(model(tf.cast(images, tf.float32), training=False), tf.float32)
         class_ids = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
         return {
-            "probabilities": probabilities,
-            "class_ids": class_ids,
-            "class_names": tf.gather(names, class_ids),
+            PROBABILITIES: probabilities,
+            CLASS_IDS: class_ids,
+            CLASS_NAMES: tf.gather(names, class_ids),
         }
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=BYTES_INPUT_NAME)])
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=BYTES_INPUT)])
     def serve_bytes(image_bytes: tf.Tensor) -> dict[str, tf.Tensor]:
         return serve(_decode_all(image_bytes, tuple(image_shape)))
 
-    archive.add_endpoint(SERVING_SIGNATURE, serve)
+    archive.add_endpoint(DEFAULT_SIGNATURE, serve_bytes)
     archive.add_endpoint(BYTES_SIGNATURE, serve_bytes)
+    archive.add_endpoint(UINT8_SIGNATURE, serve)
     archive.write_out(str(path), verbose=False)
 
 

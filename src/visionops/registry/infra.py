@@ -2,9 +2,12 @@
 
 Before a version is registered, its export is loaded by a new Python process (as a
 server would load it, with nothing of the training process around), asked to
-predict on sample images through both signatures, and timed. It must match the
-in-memory model's probabilities within a tolerance and keep its p99 single-image
-latency under a bound. Run as ``python -m visionops.registry.infra <export> <work>``.
+predict on sample images through every signature (the encoded-image ones on the
+samples as PNG files), and timed. It must have exactly the signatures of
+:data:`~visionops.registry.signature_names.EXPORTED_SIGNATURES`, match the in-memory
+model's probabilities within a tolerance through each, and keep the p99 latency of
+single-image requests to ``serving_default`` (one PNG, what a request that names no
+signature runs) under a bound. Run as ``python -m visionops.registry.infra <export> <work>``.
 """
 
 from __future__ import annotations
@@ -16,10 +19,16 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from visionops.errors import RegistryError
+from visionops.registry.signature_names import (
+    DEFAULT_SIGNATURE,
+    EXPORTED_SIGNATURES,
+    PROBABILITIES,
+)
 
 REQUEST_FILE = "request.npz"
 RESULT_FILE = "result.json"
@@ -95,7 +104,12 @@ def validate_export(export_dir: Path, check: InfraCheck, work_dir: Path) -> dict
 
 def _judge(result: dict, check: InfraCheck) -> dict[str, object]:
     problems = []
-    for signature in ("serving_default", "serving_bytes"):
+    found = sorted(result["probabilities"])
+    if found != sorted(EXPORTED_SIGNATURES):
+        problems.append(f"the signatures are {found}, expected {sorted(EXPORTED_SIGNATURES)}")
+    for signature in EXPORTED_SIGNATURES:
+        if signature not in result["probabilities"]:
+            continue
         got = np.asarray(result["probabilities"][signature], dtype=np.float64)
         if got.shape != check.expected.shape:
             problems.append(
@@ -104,7 +118,7 @@ def _judge(result: dict, check: InfraCheck) -> dict[str, object]:
             )
             continue
         difference = float(np.abs(got - check.expected).max()) if got.size else 0.0
-        if signature == "serving_default" and difference > check.tolerance:
+        if difference > check.tolerance:
             problems.append(
                 f"{signature} outputs differ from the in-memory model's by up to "
                 f"{difference:.2e} (tolerance {check.tolerance:.0e})"
@@ -126,8 +140,19 @@ def _judge(result: dict, check: InfraCheck) -> dict[str, object]:
     }
 
 
+def _inputs_for(function: Any, samples: np.ndarray, encoded: np.ndarray) -> dict | None:
+    """The samples as ``function`` takes them: uint8 arrays, or PNG files (lossless, so
+    the same pixels); None when it takes neither as its one input."""
+    specs = function.structured_input_signature[1]
+    values = {"uint8": samples, "string": encoded}
+    if len(specs) != 1 or next(iter(specs.values())).dtype.name not in values:
+        return None
+    ((key, spec),) = specs.items()
+    return {key: values[spec.dtype.name]}
+
+
 def _run_in_fresh_process(export_dir: Path, work_dir: Path) -> None:
-    """The fresh process: load, predict through both signatures, time single images."""
+    """The fresh process: load, predict through every signature, time single images."""
     import tensorflow as tf
 
     started = time.perf_counter()
@@ -135,25 +160,27 @@ def _run_in_fresh_process(export_dir: Path, work_dir: Path) -> None:
     load_s = time.perf_counter() - started
     with np.load(work_dir / REQUEST_FILE, allow_pickle=False) as request:
         samples, encoded = request["samples"], request["encoded"]
-    default = loaded.signatures["serving_default"]
-    from_bytes = loaded.signatures["serving_bytes"]
-    probabilities = {
-        "serving_default": default(images=tf.constant(samples))["probabilities"].numpy(),
-        "serving_bytes": from_bytes(image_bytes=tf.constant(list(encoded)))[
-            "probabilities"
-        ].numpy(),
-    }
-    default(images=tf.constant(samples[:1]))
+    probabilities = {}
+    for name, function in loaded.signatures.items():
+        inputs = _inputs_for(function, samples, encoded)
+        outputs = (
+            {} if inputs is None else function(**{k: tf.constant(v) for k, v in inputs.items()})
+        )
+        probabilities[name] = outputs[PROBABILITIES].numpy().tolist() if outputs else []
+    default = loaded.signatures[DEFAULT_SIGNATURE]
+    ((key, values),) = _inputs_for(default, samples, encoded).items()
+    default(**{key: tf.constant(values[:1])})
     timings = []
-    for index in range(max(20, len(samples))):
-        image = tf.constant(samples[index % len(samples)][None])
+    for step in range(max(20, len(values))):
+        index = step % len(values)
+        one = tf.constant(values[index : index + 1])
         tick = time.perf_counter()
-        default(images=image)
+        default(**{key: one})
         timings.append((time.perf_counter() - tick) * 1000)
     (work_dir / RESULT_FILE).write_text(
         json.dumps(
             {
-                "probabilities": {key: value.tolist() for key, value in probabilities.items()},
+                "probabilities": probabilities,
                 "p50_ms": float(np.percentile(timings, 50)),
                 "p99_ms": float(np.percentile(timings, 99)),
                 "load_s": load_s,

@@ -23,6 +23,7 @@ from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException
 from starlette.types import Receive, Scope, Send
 
+from visionops.registry.signature_names import DEFAULT_SIGNATURE
 from visionops.serving.metrics import CONTENT_TYPE
 from visionops.serving.options import ServeOptions
 from visionops.serving.service import ServingApp, error_response
@@ -49,7 +50,7 @@ PREDICT_BODY = {
                 "description": "Exactly one of 'instances' (row format) and 'inputs' "
                 '(columnar format); binary values as {"b64": "..."}.',
                 "properties": {
-                    "signature_name": {"type": "string", "default": "serving_default"},
+                    "signature_name": {"type": "string", "default": DEFAULT_SIGNATURE},
                     "instances": {"type": "array", "items": {}},
                     "inputs": {},
                 },

@@ -19,12 +19,12 @@ import tensorflow as tf
 
 from visionops.registry.layout import MODELS_CONFIG, PRODUCTION
 from visionops.registry.policy import SPECIFIC, VersionPolicy
+from visionops.registry.signature_names import DEFAULT_SIGNATURE
 from visionops.serving.errors import BadRequestError, ModelInputError, NotFoundError
-from visionops.serving.signatures import Signature, read_signatures
+from visionops.serving.signatures import Signature, TensorInfo, read_signatures
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_SIGNATURE = "serving_default"
 LOADING, AVAILABLE, END = "LOADING", "AVAILABLE", "END"
 
 
@@ -107,6 +107,20 @@ class LoadedVersion:
                 f"its signatures are {sorted(self.signatures)}"
             )
         return self.signatures[name]
+
+    def describe_signatures(self) -> str:
+        """Each signature and the inputs it takes, for error messages, e.g. ``serving_uint8
+        takes 'images' uint8 [N, 8, 8, 1]``."""
+
+        def describe(key: str, info: TensorInfo) -> str:
+            binary = ' as {"b64": ...}' if info.is_binary else ""
+            return f"{key!r} {info.dtype.name} {info.describe_shape()}{binary}"
+
+        return "; ".join(
+            f"{name} takes "
+            + ", ".join(describe(key, info) for key, info in sorted(sig.inputs.items()))
+            for name, sig in sorted(self.signatures.items())
+        )
 
     def predict(self, signature_name: str, inputs: Mapping[str, np.ndarray]) -> dict[str, Any]:
         """Runs one batch through a signature; blocks, so call it off the event loop.
