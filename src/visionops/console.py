@@ -292,9 +292,12 @@ def _serve(args: argparse.Namespace) -> int:
         registry=Path(args.registry),
         host=args.host,
         port=args.port,
+        grpc_port=args.grpc_port,
         max_batch_size=1 if args.no_batching else args.max_batch_size,
         batch_timeout_ms=args.batch_timeout_ms,
         max_body_mb=args.max_body_mb,
+        max_inflight_mb=args.max_inflight_mb,
+        max_image_pixels=args.max_image_pixels,
         poll_seconds=args.poll_seconds,
         intra_op_threads=args.intra_op_threads,
         inter_op_threads=args.inter_op_threads,
@@ -538,18 +541,27 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 -- one statement
 
     serve = commands.add_parser(
         "serve",
-        help="serve the registry over TensorFlow Serving's REST API",
+        help="serve the registry over TensorFlow Serving's REST and gRPC APIs",
         description=(
             "Serves every model in the registry at /v1/models/... (status, metadata, "
-            ":predict), with /healthz and /metrics, until Ctrl-C or SIGTERM. The "
-            "versions models.config's version policy selects are loaded (visionops writes "
-            "the labelled versions and the newest); new versions and moved labels are picked "
-            "up while serving, a label moving only once its new version has loaded."
+            ":predict), with /healthz and /metrics, and over TF Serving's gRPC API "
+            "(Predict, GetModelMetadata, GetModelStatus) on --grpc-port, until Ctrl-C or "
+            "SIGTERM. The versions models.config's version policy selects are loaded "
+            "(visionops writes the labelled versions and the newest); new versions and moved "
+            "labels are picked up while serving, a label moving only once its new version "
+            "has loaded."
         ),
     )
     _add_registry_options(serve)
     serve.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
     serve.add_argument("--port", type=int, default=8501, help="default: 8501")
+    serve.add_argument(
+        "--grpc-port",
+        type=int,
+        default=8500,
+        help="port of TF Serving's gRPC API (PredictionService, ModelService) on the same "
+        "--host; 0 turns it off (default: 8500)",
+    )
     serve.add_argument(
         "--max-batch-size",
         type=int,
@@ -565,6 +577,21 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 -- one statement
     )
     serve.add_argument(
         "--max-body-mb", type=float, default=16.0, help="larger bodies get 413 (default: 16)"
+    )
+    serve.add_argument(
+        "--max-inflight-mb",
+        type=float,
+        default=256.0,
+        help="most MiB of request bodies held at once by the requests being answered; past "
+        "it a request gets 503 (default: 256)",
+    )
+    serve.add_argument(
+        "--max-image-pixels",
+        type=int,
+        default=None,
+        help="most pixels an encoded image may declare in its header; larger ones get 400 "
+        "before decoding (default: 64 x the model's input height x width, at least "
+        "1024 x 1024)",
     )
     serve.add_argument(
         "--poll-seconds", type=float, default=1.0, help="registry polling period (default: 1)"

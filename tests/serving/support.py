@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from visionops.registry.signature_names import UINT8_SIGNATURE
+
 MODEL = "digits"
 IMAGE_SHAPE = (8, 8, 1)
 CLASS_NAMES = ("zero", "one", "two")
@@ -38,17 +40,27 @@ class Reply:
         return json.loads(self.body)
 
 
+def free_ports(count: int) -> list[int]:
+    """``count`` different TCP ports on 127.0.0.1 that nothing listens on now."""
+    probes = [socket.socket() for _ in range(count)]
+    try:
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [probe.getsockname()[1] for probe in probes]
+    finally:
+        for probe in probes:
+            probe.close()
+
+
 class Server:
-    """A ``visionops serve`` subprocess and a small HTTP client for it."""
+    """A ``visionops serve`` subprocess (REST and gRPC on free ports) and a small HTTP client."""
 
     def __init__(self, registry: Path, log_path: Path, *options: str) -> None:
         self.registry = registry
         self.log_path = log_path
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
+        self.port, self.grpc_port = free_ports(2)
         command = [sys.executable, "-m", "visionops", "serve", "--registry", str(registry)]
-        command += ["--port", str(self.port), *options]
+        command += ["--port", str(self.port), "--grpc-port", str(self.grpc_port), *options]
         with log_path.open("wb") as log:
             self.process = subprocess.Popen(
                 command,
@@ -122,8 +134,23 @@ def images(count: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (count, *IMAGE_SHAPE), dtype=np.uint8)
 
 
+def encoded(image: np.ndarray, image_format: str = "PNG") -> bytes:
+    """One ``[H, W, 1]`` uint8 image as a PNG or JPEG (quality 95) file, encoded by Pillow."""
+    buffer = io.BytesIO()
+    Image.fromarray(image[:, :, 0], mode="L").save(buffer, format=image_format, quality=95)
+    return buffer.getvalue()
+
+
 def png_b64(image: np.ndarray) -> str:
     """One ``[H, W, 1]`` uint8 image as a base64 PNG, encoded without TensorFlow."""
-    buffer = io.BytesIO()
-    Image.fromarray(image[:, :, 0], mode="L").save(buffer, format="PNG")
-    return base64.b64encode(buffer.getvalue()).decode()
+    return base64.b64encode(encoded(image)).decode()
+
+
+def png_request(batch: np.ndarray) -> dict[str, Any]:
+    """A predict body for the default signature: each image as ``{"b64": <PNG>}``."""
+    return {"instances": [{"b64": png_b64(image)} for image in batch]}
+
+
+def uint8_request(batch: np.ndarray) -> dict[str, Any]:
+    """A predict body sending the images as uint8 arrays, to the signature that takes them."""
+    return {"signature_name": UINT8_SIGNATURE, "instances": batch.tolist()}

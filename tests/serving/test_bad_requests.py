@@ -14,7 +14,9 @@ import socket
 import numpy as np
 import pytest
 
-from .support import MODEL, Server, images, png_b64
+from visionops.registry.signature_names import BYTES_SIGNATURE, UINT8_SIGNATURE
+
+from .support import MODEL, Server, images, png_b64, uint8_request
 
 PREDICT = f"/v1/models/{MODEL}:predict"
 MAX_BODY_MB = 0.05  # 52,428 bytes: small, so the 413 cases stay cheap
@@ -38,7 +40,11 @@ def body(document: object) -> bytes:
     return json.dumps(document).encode()
 
 
-BYTES = "serving_bytes"
+def uint8(document: dict) -> bytes:
+    """``document`` sent to the signature taking uint8 arrays."""
+    return body({"signature_name": UINT8_SIGNATURE, **document})
+
+
 CASES = [
     # (id, method, path, body, status, words the error message must contain)
     ("invalid-json", "POST", PREDICT, b'{"instances": [', 400, "not valid JSON"),
@@ -63,14 +69,14 @@ CASES = [
         "unknown key(s) ['instance']",
     ),
     ("empty-instances", "POST", PREDICT, body({"instances": []}), 400, "'instances' is empty"),
-    ("empty-inputs", "POST", PREDICT, body({"inputs": []}), 400, "has no values"),
+    ("empty-inputs", "POST", PREDICT, uint8({"inputs": []}), 400, "has no values"),
     ("instances-not-list", "POST", PREDICT, body({"instances": 7}), 400, "must be a list"),
-    ("wrong-shape", "POST", PREDICT, body({"instances": [[1, 2, 3]]}), 400, "[N, 8, 8, 1]"),
+    ("wrong-shape", "POST", PREDICT, uint8({"instances": [[1, 2, 3]]}), 400, "[N, 8, 8, 1]"),
     (
         "missing-batch-dim",
         "POST",
         PREDICT,
-        body({"inputs": IMAGE}),
+        uint8({"inputs": IMAGE}),
         400,
         "takes shape [N, 8, 8, 1]",
     ),
@@ -78,18 +84,25 @@ CASES = [
         "float-pixels",
         "POST",
         PREDICT,
-        body({"instances": [with_pixel(0.5)]}),
+        uint8({"instances": [with_pixel(0.5)]}),
         400,
         "floating-point",
     ),
-    ("negative-pixel", "POST", PREDICT, body({"instances": [with_pixel(-1)]}), 400, "0..255"),
-    ("pixel-over-255", "POST", PREDICT, body({"instances": [with_pixel(256)]}), 400, "0..255"),
-    ("huge-integer", "POST", PREDICT, body({"instances": [with_pixel(2**70)]}), 400, "uint8"),
-    ("string-pixel", "POST", PREDICT, body({"instances": [with_pixel("7")]}), 400, "got strings"),
-    ("null-pixel", "POST", PREDICT, body({"instances": [with_pixel(None)]}), 400, "nulls"),
-    ("boolean-pixel", "POST", PREDICT, body({"instances": [with_pixel(True)]}), 400, "booleans"),
-    ("ragged-image", "POST", PREDICT, body({"instances": [ragged()]}), 400, "ragged"),
-    ("nan-pixel", "POST", PREDICT, b'{"instances": [[[[NaN]]]]}', 400, "floating-point"),
+    ("negative-pixel", "POST", PREDICT, uint8({"instances": [with_pixel(-1)]}), 400, "0..255"),
+    ("pixel-over-255", "POST", PREDICT, uint8({"instances": [with_pixel(256)]}), 400, "0..255"),
+    ("huge-integer", "POST", PREDICT, uint8({"instances": [with_pixel(2**70)]}), 400, "uint8"),
+    ("string-pixel", "POST", PREDICT, uint8({"instances": [with_pixel("7")]}), 400, "got strings"),
+    ("null-pixel", "POST", PREDICT, uint8({"instances": [with_pixel(None)]}), 400, "nulls"),
+    ("boolean-pixel", "POST", PREDICT, uint8({"instances": [with_pixel(True)]}), 400, "booleans"),
+    ("ragged-image", "POST", PREDICT, uint8({"instances": [ragged()]}), 400, "ragged"),
+    (
+        "nan-pixel",
+        "POST",
+        PREDICT,
+        b'{"signature_name": "serving_uint8", "instances": [[[[NaN]]]]}',
+        400,
+        "floating-point",
+    ),
     (
         "unknown-signature",
         "POST",
@@ -118,7 +131,7 @@ CASES = [
         "wrong-input-name-columns",
         "POST",
         PREDICT,
-        body({"inputs": {"pixels": [IMAGE]}}),
+        uint8({"inputs": {"pixels": [IMAGE]}}),
         400,
         "takes ['images']",
     ),
@@ -126,7 +139,7 @@ CASES = [
         "mixed-named-and-bare",
         "POST",
         PREDICT,
-        body({"instances": [{"images": IMAGE}, IMAGE]}),
+        uint8({"instances": [{"images": IMAGE}, IMAGE]}),
         400,
         "every instance",
     ),
@@ -134,7 +147,7 @@ CASES = [
         "bad-base64",
         "POST",
         PREDICT,
-        body({"signature_name": BYTES, "instances": [{"b64": "not base64!"}]}),
+        body({"signature_name": BYTES_SIGNATURE, "instances": [{"b64": "not base64!"}]}),
         400,
         "not base64",
     ),
@@ -143,7 +156,10 @@ CASES = [
         "POST",
         PREDICT,
         body(
-            {"signature_name": BYTES, "instances": [{"b64": base64.b64encode(b"hello").decode()}]}
+            {
+                "signature_name": BYTES_SIGNATURE,
+                "instances": [{"b64": base64.b64encode(b"hello").decode()}],
+            }
         ),
         400,
         "Unknown image file format",
@@ -152,7 +168,7 @@ CASES = [
         "bytes-sent-as-plain-string",
         "POST",
         PREDICT,
-        body({"signature_name": BYTES, "instances": ["iVBORw0KGgo="]}),
+        body({"signature_name": BYTES_SIGNATURE, "instances": ["iVBORw0KGgo="]}),
         400,
         '{"b64": "<base64>"}',
     ),
@@ -160,7 +176,7 @@ CASES = [
         "image-to-bytes-signature",
         "POST",
         PREDICT,
-        body({"signature_name": BYTES, "instances": [IMAGE]}),
+        body({"signature_name": BYTES_SIGNATURE, "instances": [IMAGE]}),
         400,
         "image_bytes",
     ),
@@ -287,11 +303,8 @@ def test_after_bad_requests_the_server_is_healthy(server: Server) -> None:
 def test_after_bad_requests_a_good_request_is_answered(server: Server, reference) -> None:
     batch = images(2, seed=9)
 
-    reply = server.post(PREDICT, {"instances": batch.tolist()})
-    bytes_reply = server.post(
-        PREDICT,
-        {"signature_name": "serving_bytes", "instances": [{"b64": png_b64(i)} for i in batch]},
-    )
+    reply = server.post(PREDICT, uint8_request(batch))
+    bytes_reply = server.post(PREDICT, {"instances": [{"b64": png_b64(i)} for i in batch]})
 
     assert reply.status == bytes_reply.status == 200
     expected = reference(1, batch)["probabilities"]
@@ -304,8 +317,8 @@ def test_client_errors_are_counted_by_status_code(server: Server) -> None:
     text = server.get("/metrics").body.decode()
 
     assert (
-        'visionops_serving_requests_total{model="digits",version="",method="predict",code="400"}'
-        in text
+        'visionops_serving_requests_total{model="digits",version="",method="predict",code="400",'
+        'protocol="rest"}' in text
     )
     assert 'code="404"' in text
     assert 'code="500"' not in text

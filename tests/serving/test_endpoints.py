@@ -8,7 +8,16 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-from .support import CLASS_NAMES, MODEL, Server, images, png_b64
+from visionops.registry.signature_names import (
+    BYTES_INPUT,
+    BYTES_SIGNATURE,
+    DEFAULT_SIGNATURE,
+    EXPORTED_SIGNATURES,
+    UINT8_INPUT,
+    UINT8_SIGNATURE,
+)
+
+from .support import CLASS_NAMES, MODEL, Server, images, png_b64, png_request, uint8_request
 
 PREDICT = f"/v1/models/{MODEL}:predict"
 SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$")
@@ -87,20 +96,20 @@ def test_status_of_one_version_by_number_or_label(server: Server, path: str, ver
     }
 
 
-def test_metadata_describes_both_signatures(server: Server) -> None:
+def test_metadata_describes_every_signature(server: Server) -> None:
     reply = server.get(f"/v1/models/{MODEL}/metadata")
 
     assert reply.status == 200
     body = reply.json()
     assert body["model_spec"] == {"name": MODEL, "signature_name": "", "version": "1"}
     signatures = body["metadata"]["signature_def"]["signature_def"]
-    assert set(signatures) == {"serving_default", "serving_bytes"}
-    default = signatures["serving_default"]
-    assert default["method_name"] == "tensorflow/serving/predict"
-    images_input = default["inputs"]["images"]
+    assert set(signatures) == set(EXPORTED_SIGNATURES)
+    uint8 = signatures[UINT8_SIGNATURE]
+    assert uint8["method_name"] == "tensorflow/serving/predict"
+    images_input = uint8["inputs"][UINT8_INPUT]
     assert images_input["dtype"] == "DT_UINT8"
     assert [dim["size"] for dim in images_input["tensor_shape"]["dim"]] == ["-1", "8", "8", "1"]
-    outputs = default["outputs"]
+    outputs = uint8["outputs"]
     assert {key: value["dtype"] for key, value in outputs.items()} == {
         "probabilities": "DT_FLOAT",
         "class_ids": "DT_INT32",
@@ -108,9 +117,11 @@ def test_metadata_describes_both_signatures(server: Server) -> None:
     }
     probabilities_dims = outputs["probabilities"]["tensor_shape"]["dim"]
     assert [dim["size"] for dim in probabilities_dims] == ["-1", str(len(CLASS_NAMES))]
-    bytes_input = signatures["serving_bytes"]["inputs"]["image_bytes"]
-    assert bytes_input["dtype"] == "DT_STRING"
-    assert [dim["size"] for dim in bytes_input["tensor_shape"]["dim"]] == ["-1"]
+    for name in (DEFAULT_SIGNATURE, BYTES_SIGNATURE):
+        bytes_input = signatures[name]["inputs"][BYTES_INPUT]
+        assert bytes_input["dtype"] == "DT_STRING"
+        assert [dim["size"] for dim in bytes_input["tensor_shape"]["dim"]] == ["-1"]
+        assert signatures[name]["outputs"].keys() == outputs.keys()
 
 
 @pytest.mark.parametrize(("path", "version"), [("/versions/2", "2"), ("/labels/production", "1")])
@@ -124,7 +135,7 @@ def test_metadata_of_a_named_version(server: Server, path: str, version: str) ->
 def test_predict_row_format_matches_the_saved_model(server: Server, reference) -> None:
     batch = images(4, seed=1)
 
-    reply = server.post(PREDICT, {"instances": batch.tolist()})
+    reply = server.post(PREDICT, uint8_request(batch))
 
     assert reply.status == 200
     assert_matches(reply.json()["predictions"], reference(1, batch))
@@ -133,7 +144,7 @@ def test_predict_row_format_matches_the_saved_model(server: Server, reference) -
 def test_predict_columnar_format_matches_the_saved_model(server: Server, reference) -> None:
     batch = images(3, seed=2)
 
-    reply = server.post(PREDICT, {"inputs": batch.tolist()})
+    reply = server.post(PREDICT, {"signature_name": UINT8_SIGNATURE, "inputs": batch.tolist()})
 
     assert reply.status == 200
     outputs = reply.json()["outputs"]
@@ -147,8 +158,16 @@ def test_predict_with_named_inputs_in_both_formats(server: Server, reference) ->
     batch = images(2, seed=3)
     expected = reference(1, batch)
 
-    rows = server.post(PREDICT, {"instances": [{"images": image} for image in batch.tolist()]})
-    columns = server.post(PREDICT, {"inputs": {"images": batch.tolist()}})
+    rows = server.post(
+        PREDICT,
+        {
+            "signature_name": UINT8_SIGNATURE,
+            "instances": [{UINT8_INPUT: image} for image in batch.tolist()],
+        },
+    )
+    columns = server.post(
+        PREDICT, {"signature_name": UINT8_SIGNATURE, "inputs": {UINT8_INPUT: batch.tolist()}}
+    )
 
     assert rows.status == columns.status == 200
     assert_matches(rows.json()["predictions"], expected)
@@ -170,7 +189,7 @@ def test_predict_with_named_inputs_in_both_formats(server: Server, reference) ->
 def test_predict_by_version_and_label(server: Server, reference, path: str, version: int) -> None:
     batch = images(2, seed=4)
 
-    reply = server.post(f"/v1/models/{MODEL}{path}:predict", {"instances": batch.tolist()})
+    reply = server.post(f"/v1/models/{MODEL}{path}:predict", png_request(batch))
 
     assert reply.status == 200
     assert_matches(reply.json()["predictions"], reference(version, batch))
@@ -188,7 +207,7 @@ def test_predict_b64_png_through_serving_bytes(server: Server, reference) -> Non
     batch = images(3, seed=6)
     instances = [{"b64": png_b64(image)} for image in batch]
 
-    reply = server.post(PREDICT, {"signature_name": "serving_bytes", "instances": instances})
+    reply = server.post(PREDICT, {"signature_name": BYTES_SIGNATURE, "instances": instances})
 
     assert reply.status == 200
     assert_matches(reply.json()["predictions"], reference(1, batch))
@@ -197,8 +216,8 @@ def test_predict_b64_png_through_serving_bytes(server: Server, reference) -> Non
 def test_predict_b64_png_named_input_in_columnar_format(server: Server, reference) -> None:
     batch = images(2, seed=7)
     document = {
-        "signature_name": "serving_bytes",
-        "inputs": {"image_bytes": [{"b64": png_b64(image)} for image in batch]},
+        "signature_name": BYTES_SIGNATURE,
+        "inputs": {BYTES_INPUT: [{"b64": png_b64(image)} for image in batch]},
     }
 
     reply = server.post(f"/v1/models/{MODEL}/versions/2:predict", document)
@@ -237,11 +256,19 @@ def test_metrics_parse_as_prometheus_text_and_count_requests(server: Server) -> 
     counter = "visionops_serving_requests_total"
     key = (
         counter,
-        frozenset({("model", MODEL), ("version", "1"), ("method", "predict"), ("code", "200")}),
+        frozenset(
+            {
+                ("model", MODEL),
+                ("version", "1"),
+                ("method", "predict"),
+                ("code", "200"),
+                ("protocol", "rest"),
+            }
+        ),
     )
     _, before = parse_prometheus(server.get("/metrics").body.decode())
     for seed in range(3):
-        assert server.post(PREDICT, {"instances": images(1, seed).tolist()}).status == 200
+        assert server.post(PREDICT, png_request(images(1, seed))).status == 200
 
     reply = server.get("/metrics")
 

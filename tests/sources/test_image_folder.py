@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from bombs import SIDE, jpeg_bomb, png_bomb
 from visionops.errors import ConfigError, SourceError
 from visionops.sources import read_source
-from visionops.sources.image_folder import read_image_folder
+from visionops.sources.image_folder import MAX_IMAGE_PIXELS, decode_image, read_image_folder
 
 RED = (255, 0, 0)
 BLUE = (0, 0, 255)
@@ -129,6 +131,30 @@ def test_text_file_named_png(pets: Path) -> None:
     dataset = read_image_folder(pets)
     row = list(dataset.source_ids).index("cat/x.png")
     assert "cannot identify image file" in dataset.read_errors[row]
+
+
+@pytest.mark.parametrize(("bomb", "name"), [(png_bomb, "bomb.png"), (jpeg_bomb, "bomb.jpg")])
+def test_decompression_bomb_is_an_unreadable_row_naming_its_size(
+    pets: Path, bomb: Callable[[], bytes], name: str
+) -> None:
+    """A small file declaring 20000x20000 pixels is refused before it is decoded."""
+    (pets / "cat" / name).write_bytes(bomb())
+    dataset = read_image_folder(pets)
+    row = list(dataset.source_ids).index(f"cat/{name}")
+    assert dataset.read_errors[row] == (
+        f"declares {SIDE}x{SIDE} pixels (400,000,000), over the limit of {MAX_IMAGE_PIXELS:,}"
+    )
+    assert not dataset.readable[row]
+    assert dataset.readable.sum() == len(dataset) - 1
+
+
+def test_an_image_over_a_lower_limit_is_refused(tmp_path: Path) -> None:
+    """The limit holds for formats the header reader does not know, through Pillow's header."""
+    path = tmp_path / "scan.tiff"
+    Image.new("L", (30, 20)).save(path)
+    with pytest.raises(SourceError, match="declares 30x20 pixels \\(600\\), over the limit of 599"):
+        decode_image(path, None, 1, max_pixels=599)
+    assert decode_image(path, None, 1, max_pixels=600).shape == (20, 30, 1)
 
 
 def test_mixed_sizes_are_padded_and_recorded(pets: Path) -> None:

@@ -16,10 +16,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from bombs import SIDE, jpeg_bomb, png_bomb
 from visionops.errors import DataValidationError
 from visionops.image_dataset import ImageDataset
 from visionops.pipelines.data_processing.nodes import check_leakage
-from visionops.sources.image_folder import read_image_folder
+from visionops.sources.image_folder import MAX_IMAGE_PIXELS, read_image_folder
 from visionops.sources.npz import read_npz
 
 ROWS = 160
@@ -259,6 +260,23 @@ def test_a_file_that_is_not_an_image_is_named(validate, image_folder) -> None:
     assert failures(message) == ["expect_column_values_to_be_in_set(readable)"]
     assert "expected value_set=[True]; 1 of 161 rows unexpected" in message
     assert "e.g. sea/notes.png: cannot identify image file" in message
+
+
+@pytest.mark.parametrize(("bomb", "name"), [(png_bomb, "huge.png"), (jpeg_bomb, "huge.jpg")])
+def test_a_decompression_bomb_is_named(validate, image_folder, bomb, name: str) -> None:
+    """A file of a few hundred bytes declaring 20000x20000 pixels is refused, not decoded."""
+    root, _ = image_folder
+    (root / "sea" / name).write_bytes(bomb())
+
+    outcome, message = validate(read_image_folder(root))
+
+    assert outcome.report["success"] is False
+    assert failures(message) == ["expect_column_values_to_be_in_set(readable)"]
+    assert "expected value_set=[True]; 1 of 161 rows unexpected" in message
+    assert (
+        f"e.g. sea/{name}: declares {SIDE}x{SIDE} pixels (400,000,000), over the limit of "
+        f"{MAX_IMAGE_PIXELS:,}" in message
+    )
 
 
 def test_a_brightness_shift_fails_the_intensity_drift_check(validate, clean) -> None:

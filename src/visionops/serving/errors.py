@@ -6,9 +6,11 @@ from visionops.errors import VisionOpsError
 
 
 class ServingError(VisionOpsError):
-    """A request the server cannot answer; ``status_code`` is the HTTP status to send."""
+    """A request the server cannot answer; ``status_code`` is the HTTP status to send,
+    ``retry_after_s`` the Retry-After header's seconds (None: no header)."""
 
     status_code = 500
+    retry_after_s: int | None = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -23,6 +25,10 @@ class BadRequestError(ServingError):
 
 class ModelInputError(BadRequestError):
     """The model itself rejected an input that passed validation, e.g. undecodable image bytes."""
+
+
+class ImageTooLargeError(BadRequestError):
+    """An encoded image declares more pixels than the server decodes; refused before decoding."""
 
 
 class NotFoundError(ServingError):
@@ -41,3 +47,10 @@ class ClientGoneError(ServingError):
     """The client disconnected before its request was read; counted as 499, as nginx does."""
 
     status_code = 499
+
+
+class OverloadedError(ServingError):
+    """The request bodies in flight reached the server's bound; retry shortly (503)."""
+
+    status_code = 503
+    retry_after_s = 1

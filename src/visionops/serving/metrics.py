@@ -73,9 +73,10 @@ class Metrics:
 
     def __init__(self) -> None:
         self._requests: dict[Labels, int] = defaultdict(int)
+        self._refusals: dict[str, int] = defaultdict(int)
         self.latency = Histogram(
             f"{PREFIX}_request_duration_seconds",
-            "Time from a request's arrival to its response, by model and API method.",
+            "Time from a request's arrival to its response, by model, API method and protocol.",
             LATENCY_BUCKETS,
         )
         self.batch_size = Histogram(
@@ -85,15 +86,34 @@ class Metrics:
         )
 
     def observe_request(
-        self, model: str, version: str, method: str, code: int, seconds: float
+        self,
+        model: str,
+        version: str,
+        method: str,
+        code: int,
+        seconds: float,
+        protocol: str = "rest",
     ) -> None:
         """Counts one answered request under the model and version that answered it.
 
         ``model`` and ``version`` are empty when the request named none that exists.
+        ``code`` is the HTTP status of the outcome, whichever ``protocol`` (``rest`` or
+        ``grpc``) carried it, so that one code means one outcome on both.
         """
-        key = (("model", model), ("version", version), ("method", method), ("code", str(code)))
+        key = (
+            ("model", model),
+            ("version", version),
+            ("method", method),
+            ("code", str(code)),
+            ("protocol", protocol),
+        )
         self._requests[key] += 1
-        self.latency.observe((("model", model), ("method", method)), seconds)
+        labels = (("model", model), ("method", method), ("protocol", protocol))
+        self.latency.observe(labels, seconds)
+
+    def observe_refusal(self, reason: str) -> None:
+        """Counts a request refused to protect the server: ``image_pixels``, ``inflight_bytes``."""
+        self._refusals[reason] += 1
 
     def observe_batch(self, model: str, version: int, signature: str, size: int) -> None:
         """Records the size of one TensorFlow call."""
@@ -104,11 +124,20 @@ class Metrics:
         """All metrics in Prometheus text format."""
         name = f"{PREFIX}_requests_total"
         lines = [
-            f"# HELP {name} Requests answered, by model, version, API method and HTTP code.",
+            f"# HELP {name} Requests answered, by model, version, API method, HTTP code "
+            "(the status REST gives the outcome) and protocol (rest or grpc).",
             f"# TYPE {name} counter",
             *(
                 f"{name}{_labels(labels)} {count}"
                 for labels, count in sorted(self._requests.items())
+            ),
+            f"# HELP {PREFIX}_refusals_total Requests refused before they could exhaust the "
+            "server: an image declaring over --max-image-pixels (image_pixels), or request "
+            "bodies in flight past --max-inflight-mb (inflight_bytes).",
+            f"# TYPE {PREFIX}_refusals_total counter",
+            *(
+                f"{PREFIX}_refusals_total{_labels((('reason', reason),))} {count}"
+                for reason, count in sorted(self._refusals.items())
             ),
             *self.latency.render(),
             *self.batch_size.render(),

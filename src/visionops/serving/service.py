@@ -22,20 +22,32 @@ from starlette.types import Receive
 from visionops.serving.batching import Predictor
 from visionops.serving.encoding import encode_outputs
 from visionops.serving.errors import (
+    BadRequestError,
     ClientGoneError,
+    ImageTooLargeError,
+    OverloadedError,
     PayloadTooLargeError,
     ServingError,
 )
+from visionops.serving.limits import (
+    InflightBytes,
+    Reservation,
+    check_image_sizes,
+    image_pixel_limit,
+)
 from visionops.serving.metrics import Metrics
 from visionops.serving.models import Catalog, LoadedVersion, ModelState
-from visionops.serving.options import ServeOptions
+from visionops.serving.options import MEGABYTE, ServeOptions
 from visionops.serving.payload import parse_predict_body, request_arrays
+from visionops.serving.signatures import Signature
 from visionops.serving.watcher import RegistryWatcher
 
 logger = logging.getLogger(__name__)
 
 # Bodies up to this size are parsed on the event loop; larger ones in a thread.
 INLINE_PARSE_BYTES = 256 * 1024
+# Refusals counted in /metrics, by the reason label they are counted under.
+REFUSALS = {OverloadedError: "inflight_bytes", ImageTooLargeError: "image_pixels"}
 
 
 def json_response(status_code: int, body: Any) -> Response:
@@ -53,17 +65,24 @@ def error_response(
     return response
 
 
-async def read_body(receive: Receive, headers: Iterable[tuple[bytes, bytes]], limit: int) -> bytes:
-    """A request body read from the ASGI ``receive`` channel, refused with 413 over ``limit`` bytes.
+async def read_body(
+    receive: Receive, headers: Iterable[tuple[bytes, bytes]], limit: int, held: Reservation
+) -> bytes:
+    """A request body read from the ASGI ``receive`` channel, within its size and memory bounds.
+
+    The body's bytes are reserved in ``held`` before they are kept: all of a declared
+    Content-Length at once, a chunked body as it arrives.
 
     Raises:
-        PayloadTooLargeError: The body is, or says it is, over the limit.
+        PayloadTooLargeError: The body is, or says it is, over ``limit`` bytes (413).
+        OverloadedError: Reserving it would pass the bound on bytes in flight (503).
         ClientGoneError: The client disconnected before sending the whole body.
     """
     refusal = f"this server accepts request bodies of at most {limit} bytes (--max-body-mb)"
     declared = next((value for name, value in headers if name == b"content-length"), None)
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLargeError(f"the request body is {declared.decode()} bytes; {refusal}")
+    admitted = held.grow(int(declared)) if declared is not None and declared.isdigit() else True
     chunks, size = [], 0
     while True:
         message = await receive()
@@ -71,16 +90,27 @@ async def read_body(receive: Receive, headers: Iterable[tuple[bytes, bytes]], li
             raise ClientGoneError("the client disconnected before sending the whole body")
         chunk = message.get("body", b"")
         size += len(chunk)
-        if size <= limit:
+        if admitted and size > held.size:
+            admitted = held.grow(size - held.size)
+        if admitted and size <= limit:
             chunks.append(chunk)
         elif size > 4 * limit:
             # Past the limit, read on (and drop) a little, so that the client gets to
             # read the 413 rather than a connection reset; then give up on it.
             break
+        else:
+            chunks.clear()  # refused: read on to the end, keeping nothing, for the 503
         if not message.get("more_body", False):
             break
     if size > limit:
         raise PayloadTooLargeError(f"the request body is over {limit} bytes; {refusal}")
+    if not admitted:
+        budget = held.budget
+        raise OverloadedError(
+            f"the server holds {budget.held / MEGABYTE:.1f} MiB of request bodies in flight, "
+            f"and this one ({size} bytes) would pass its bound of "
+            f"{budget.limit / MEGABYTE:.1f} MiB (--max-inflight-mb); retry shortly"
+        )
     return b"".join(chunks) if len(chunks) != 1 else chunks[0]
 
 
@@ -92,6 +122,7 @@ class ServingApp:
         self.catalog = Catalog()
         self.watcher = RegistryWatcher(options.registry, self.catalog, options.poll_seconds)
         self.metrics = Metrics()
+        self.inflight = InflightBytes(options.max_inflight_bytes)
         self.predictor = Predictor(
             options.max_batch_size, options.batch_timeout_ms / 1000, self._observe_batch
         )
@@ -102,9 +133,29 @@ class ServingApp:
     async def handle(
         self, method: str, name: str, work: Callable[[ModelState], Awaitable[tuple[Any, Any]]]
     ) -> Response:
-        """Runs ``work`` on model ``name``; answers errors as JSON and records metrics.
+        """Runs ``work`` on model ``name`` (see :meth:`run`); answers it, or its error, as JSON."""
+        try:
+            return json_response(200, await self.run(method, name, work))
+        except ServingError as error:
+            code = error.status_code
+            retry = {} if error.retry_after_s is None else {"Retry-After": str(error.retry_after_s)}
+            return error_response(code, error.message, retry)
 
-        ``work`` returns the version that answered and the response body.
+    async def run(
+        self,
+        method: str,
+        name: str,
+        work: Callable[[ModelState], Awaitable[tuple[Any, Any]]],
+        protocol: str = "rest",
+    ) -> Any:
+        """Runs ``work`` on model ``name``, records the request's metrics, returns the body.
+
+        Every API (REST, gRPC) answers through here. ``work`` returns the version that
+        answered and the response body.
+
+        Raises:
+            ServingError: The request failed; its ``status_code`` says how (an unexpected
+                error is logged and raised as a 500 ServingError).
         """
         started = time.perf_counter()
         model, version, code = "", "", 200
@@ -113,19 +164,24 @@ class ServingApp:
             model = name
             answered, body = await work(state)
             version = str(answered)
-            return json_response(200, body)
+            return body
         except ServingError as error:
             code = error.status_code
-            return error_response(code, error.message)
-        except Exception:
+            if type(error) in REFUSALS:
+                self.metrics.observe_refusal(REFUSALS[type(error)])
+            raise
+        except asyncio.CancelledError:
+            code = ClientGoneError.status_code  # the client cancelled or went away
+            raise
+        except Exception as error:
             code = 500
             logger.exception("Internal error answering %s for model %r", method, name)
-            return error_response(
-                500, f"internal server error while answering {method}; see the log"
-            )
+            raise ServingError(
+                f"internal server error while answering {method}; see the log"
+            ) from error
         finally:
             elapsed = time.perf_counter() - started
-            self.metrics.observe_request(model, version, method, code, elapsed)
+            self.metrics.observe_request(model, version, method, code, elapsed, protocol)
 
     async def status(self, state: ModelState, version: int | None, label: str | None) -> Any:
         """The ``model_version_status`` of one version, or of every known one."""
@@ -169,15 +225,57 @@ class ServingApp:
         ``receive`` is the request's ASGI receive channel, ``headers`` its raw headers.
         """
         loaded = state.resolve(version, label)
-        body = await read_body(receive, headers, self.options.max_body_bytes)
-        if len(body) > INLINE_PARSE_BYTES:
-            parsed = await asyncio.to_thread(parse_predict_body, body)
-        else:
-            parsed = parse_predict_body(body)
-        signature = loaded.signature(parsed.signature_name)
-        arrays, size = request_arrays(parsed, signature)
-        outputs = await self.predictor.predict(loaded, signature.name, arrays, size)
+        with self.inflight.reservation() as held:
+            body = await read_body(receive, headers, self.options.max_body_bytes, held)
+            if len(body) > INLINE_PARSE_BYTES:
+                parsed = await asyncio.to_thread(parse_predict_body, body)
+            else:
+                parsed = parse_predict_body(body)
+            signature, arrays, size = self.read_inputs(
+                loaded, parsed.signature_name, lambda signature: request_arrays(parsed, signature)
+            )
+            outputs = await self.predict_arrays(loaded, signature, arrays, size)
         return loaded.version, encode_outputs(outputs, signature, parsed.row_format)
+
+    def read_inputs(
+        self,
+        loaded: LoadedVersion,
+        signature_name: str,
+        read: Callable[[Signature], tuple[dict[str, Any], int]],
+    ) -> tuple[Signature, dict[str, Any], int]:
+        """The signature a request names (the default when empty), and the request's inputs
+        as ``read`` checks them against it, with their batch size; what every API's predict
+        runs before :meth:`predict_arrays`.
+
+        Raises:
+            BadRequestError: No such signature, or the inputs do not fit it; when the
+                request named no signature, the message lists the version's signatures.
+        """
+        signature = loaded.signature(signature_name)
+        try:
+            arrays, size = read(signature)
+        except BadRequestError as error:
+            if signature_name:
+                raise
+            raise BadRequestError(
+                f"{error.message} (no signature_name was given, so {signature.name!r} "
+                f"was used; this version's signatures: {loaded.describe_signatures()})"
+            ) from error
+        return signature, arrays, size
+
+    async def predict_arrays(
+        self, loaded: LoadedVersion, signature: Signature, arrays: dict[str, Any], size: int
+    ) -> dict[str, Any]:
+        """The outputs of ``signature`` for inputs that fit it, once the encoded images
+        among them are within the declared-size limit; what every API's predict runs.
+
+        Raises:
+            ImageTooLargeError: An encoded image declares too many pixels.
+            BadRequestError: The model rejected an input.
+        """
+        limit = image_pixel_limit(loaded, self.options.max_image_pixels)
+        check_image_sizes(arrays, signature, limit)
+        return await self.predictor.predict(loaded, signature.name, arrays, size)
 
     def health(self) -> Response:
         """200 with every model's versions and labels if any version is loaded, else 503."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import logging
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,11 +13,15 @@ from PIL import Image, UnidentifiedImageError
 
 from visionops.errors import ConfigError, SourceError
 from visionops.image_dataset import ImageDataset
+from visionops.image_header import DeclaredSize, declared_size, describe_excess
 
 logger = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 _PIL_MODES = {1: "L", 3: "RGB"}
+# Pillow's own threshold for a decompression bomb (about 89 million pixels, a 0.25 GiB
+# RGBA image); a camera's photos stay well under it.
+MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS
 
 
 def list_image_files(root: Path) -> dict[str, list[Path]]:
@@ -56,17 +62,44 @@ def list_image_files(root: Path) -> dict[str, list[Path]]:
     return files
 
 
-def decode_image(path: Path, image_size: Sequence[int] | None, channels: int) -> np.ndarray:
+def _refuse_if_too_large(size: DeclaredSize | None, limit: int) -> None:
+    if size is not None and size.pixels > limit:
+        raise Image.DecompressionBombError(describe_excess(size, limit))
+
+
+def decode_image(
+    path: Path,
+    image_size: Sequence[int] | None,
+    channels: int,
+    max_pixels: int = MAX_IMAGE_PIXELS,
+) -> np.ndarray:
     """Decodes one image file to a uint8 ``[H, W, C]`` array.
 
+    A file whose header declares more than ``max_pixels`` pixels is refused before it is
+    decoded: read by :mod:`visionops.image_header` for PNG, JPEG, GIF, BMP and WebP, and
+    from the header Pillow reads on opening for any other format.
+
     Raises:
-        SourceError: The file is truncated, corrupt or not an image.
+        SourceError: The file is truncated, corrupt, not an image, or too large.
     """
     try:
-        with Image.open(path) as image:
-            image.load()
-            converted = image.convert(_PIL_MODES[channels])
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        data = path.read_bytes()
+        _refuse_if_too_large(declared_size(data), max_pixels)
+        with warnings.catch_warnings():
+            # Pillow warns, then refuses, past its own limit; both mean a bomb here.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                _refuse_if_too_large(DeclaredSize(image.format or "image", *image.size), max_pixels)
+                image.load()
+                converted = image.convert(_PIL_MODES[channels])
+    except (
+        Image.DecompressionBombError,
+        Image.DecompressionBombWarning,
+        UnidentifiedImageError,
+        OSError,
+        SyntaxError,
+        ValueError,
+    ) as error:
         raise SourceError(f"cannot decode image {path}: {error}") from error
     if image_size is not None:
         height, width = image_size
