@@ -44,13 +44,11 @@ def two_versions(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Version 1 from the digits; version 2, forced, from a subset; each from a commit."""
     project = copy_project(tmp_path_factory.mktemp("lineage") / "visionops")
     _set(project, "training", epochs=10)  # a quarter of the default: the test's time
-    run(project, "visionops", "params", "sync")
     run(project, "git", "commit", "--quiet", "--all", "-m", "train for 10 epochs")
     run(project, "dvc", "repro")
     _write_subset(project / SUBSET)
     _set(project, "ingestion", source="npz", path=SUBSET)
     _set(project, "evaluation", force=True, force_reason="e2e: train on the subset")
-    run(project, "visionops", "params", "sync")
     run(project, "git", "commit", "--quiet", "--all", "-m", "train on the digits subset")
     run(project, "dvc", "repro")
     assert list_versions(project / "registry", "classifier") == [1, 2]
