@@ -7,8 +7,8 @@ the 8x8x1 image of the embedded digits data, the model ``make run`` serves; ``--
 cifar`` takes 32x32x3 RGB images, whose convolutions cost the CPU about five times as
 much per image, so that the model's own arithmetic, which batching cannot save, takes
 a larger share of each request. Each request carries one image: by default as a base64
-PNG through the ``serving_bytes`` signature (``--input png``), or as a JSON uint8 array
-through ``serving_default`` (``--input uint8``; parsing a JSON array of numbers costs
+PNG through the default signature (``--input png``), or as a JSON uint8 array
+through ``serving_uint8`` (``--input uint8``; parsing a JSON array of numbers costs
 the server more than the model's share of a batch, which hides most of what batching
 saves).
 
@@ -23,13 +23,17 @@ what the machine gives (a shared or virtual machine's CPUs vary by tens of per c
 over minutes) reaches all alike. Each turn runs a warm-up, then ``--seconds`` of
 closed-loop load; every response is checked for status 200.
 
+At concurrency 32, each batched server also takes a turn of the same image over TF
+Serving's gRPC API (``--grpc-port``): 32 coroutines calling ``Predict`` on one
+grpc.aio channel, with the PNG in ``string_val`` or the uint8 image in ``tensor_content``.
+
 Printed per server and level: p50 and p99 latency over all its turns, the median
 requests/s of its turns, and the server's CPU time per request (user + system, from
 /proc; unlike requests/s it hardly depends on what else the machine runs). Then, for
 each threads setting, the ratio at concurrency 32 (overall and by round) and the CPU
 per request with and without batching; and last, each mode with the threads setting
-that served it best, as an operator would run it:
-``p99_ms_c1=<x> rps_c32_batched=<y> rps_c32_unbatched=<z> ratio=<y/z>``.
+that served it best, as an operator would run it (gRPC on the batched server's):
+``p99_ms_c1=<x> rps_c32_batched=<y> rps_c32_unbatched=<z> ratio=<y/z> rps_c32_grpc=<g>``.
 
 Usage: .venv/bin/python benchmarks/serving_load.py [--seconds 3] [--rounds 3]
 [--input png|uint8] [--shape digits|cifar]
@@ -51,8 +55,11 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import grpc
 import numpy as np
 import uvloop
+
+from visionops.registry.signature_names import BYTES_INPUT, UINT8_INPUT, UINT8_SIGNATURE
 
 SHAPES = {"cifar": (32, 32, 3), "digits": (8, 8, 1)}
 CLASS_NAMES = tuple(f"class_{index}" for index in range(10))
@@ -82,11 +89,29 @@ def request_body(kind: str, image_shape: tuple[int, int, int]) -> bytes:
     """One request holding one random image, as ``kind`` (png or uint8)."""
     image = np.random.default_rng(0).integers(0, 256, image_shape, dtype=np.uint8)
     if kind == "uint8":
-        return json.dumps({"instances": [image.tolist()]}).encode()
+        document = {"signature_name": UINT8_SIGNATURE, "instances": [image.tolist()]}
+        return json.dumps(document).encode()
     import tensorflow as tf
 
     encoded = base64.b64encode(tf.io.encode_png(image).numpy()).decode()
-    return json.dumps({"signature_name": "serving_bytes", "instances": [{"b64": encoded}]}).encode()
+    return json.dumps({"instances": [{"b64": encoded}]}).encode()
+
+
+def grpc_request(kind: str, image_shape: tuple[int, int, int]) -> Any:
+    """The PredictRequest twin of ``request_body``: the same image and signature."""
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2
+
+    image = np.random.default_rng(0).integers(0, 256, image_shape, dtype=np.uint8)
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = MODEL_NAME
+    if kind == "uint8":
+        request.model_spec.signature_name = UINT8_SIGNATURE
+        request.inputs[UINT8_INPUT].CopyFrom(tf.make_tensor_proto(image[np.newaxis]))
+    else:
+        encoded = tf.io.encode_png(image).numpy()
+        request.inputs[BYTES_INPUT].CopyFrom(tf.make_tensor_proto([encoded]))
+    return request
 
 
 def free_port() -> int:
@@ -95,11 +120,12 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_server(registry: Path, port: int, config: Config) -> subprocess.Popen:
+def start_server(registry: Path, port: int, grpc_port: int, config: Config) -> subprocess.Popen:
     """Starts ``visionops serve`` and waits until /healthz answers 200."""
     max_batch_size, threads = config
     command = [sys.executable, "-m", "visionops", "serve", "--registry", str(registry)]
-    command += ["--port", str(port), "--max-batch-size", str(max_batch_size), *THREADS[threads]]
+    command += ["--port", str(port), "--grpc-port", str(grpc_port)]
+    command += ["--max-batch-size", str(max_batch_size), *THREADS[threads]]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
@@ -168,6 +194,40 @@ async def load(port: int, body: bytes, concurrency: int, seconds: float) -> dict
     }
 
 
+async def _grpc_client(
+    stub: Any, request: Any, stop_at: float, record_from: float, latencies: list[float]
+) -> int:
+    sent = 0
+    while (started := time.perf_counter()) < stop_at:
+        await stub.Predict(request, timeout=30)  # raises on any status but OK
+        sent += 1
+        if started >= record_from:
+            latencies.append(time.perf_counter() - started)
+    return sent
+
+
+async def grpc_load(port: int, request: Any, concurrency: int, seconds: float) -> dict[str, Any]:
+    """``load`` over gRPC: ``concurrency`` coroutines calling Predict on one channel."""
+    from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+    latencies: list[float] = []
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        record_from = time.perf_counter() + WARMUP_SECONDS
+        stop_at = record_from + seconds
+        sent = await asyncio.gather(
+            *(
+                _grpc_client(stub, request, stop_at, record_from, latencies)
+                for _ in range(concurrency)
+            )
+        )
+    return {
+        "latencies_ms": np.array(latencies) * 1000,
+        "rps": len(latencies) / seconds,
+        "requests": sum(sent),
+    }
+
+
 def cpu_seconds(pid: int) -> float:
     """CPU time (user + system) a process has used so far, from /proc (Linux)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
@@ -175,12 +235,18 @@ def cpu_seconds(pid: int) -> float:
 
 
 def measure_turn(
-    server: subprocess.Popen, port: int, body: bytes, concurrency: int, seconds: float
+    server: subprocess.Popen,
+    port: int,
+    body: Any,
+    concurrency: int,
+    seconds: float,
+    loader: Any = load,
 ) -> dict[str, Any]:
-    """One turn of closed-loop load on one server; its latencies, requests/s and CPU."""
+    """One turn of closed-loop load on one server (REST, or gRPC with ``grpc_load``); its
+    latencies, requests/s and CPU."""
     cpu_before = cpu_seconds(server.pid)
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        turn = runner.run(load(port, body, concurrency, seconds))
+        turn = runner.run(loader(port, body, concurrency, seconds))
     turn["server_cpu_s"] = cpu_seconds(server.pid) - cpu_before
     return turn
 
@@ -220,18 +286,33 @@ def main() -> None:
             flush=True,
         )
         configs = [(size, threads) for size in BATCH_SIZES for threads in THREADS]
+        batched = [config for config in configs if config[0] == BATCH_SIZES[0]]
         servers: dict[Config, tuple[subprocess.Popen, int]] = {}
+        grpc_ports: dict[Config, int] = {}
         try:
             for config in configs:
-                port = free_port()
-                servers[config] = (start_server(registry, port, config), port)
+                port, grpc_ports[config] = free_port(), free_port()
+                servers[config] = (start_server(registry, port, grpc_ports[config], config), port)
+            predict = grpc_request(args.input, image_shape)
             turns = {(config, level): [] for config in configs for level in CONCURRENCY}
+            grpc_turns: dict[Config, list[dict[str, Any]]] = {config: [] for config in batched}
             for level in CONCURRENCY:
                 for _ in range(args.rounds):
                     for config, (server, port) in servers.items():
                         turns[config, level].append(
                             measure_turn(server, port, body, level, args.seconds)
                         )
+                        if level == CONCURRENCY[-1] and config in grpc_turns:
+                            grpc_turns[config].append(
+                                measure_turn(
+                                    server,
+                                    grpc_ports[config],
+                                    predict,
+                                    level,
+                                    args.seconds,
+                                    grpc_load,
+                                )
+                            )
                 for config in configs:
                     row = summarise(turns[config, level])
                     print(
@@ -241,14 +322,27 @@ def main() -> None:
                         f"server_cpu_ms_per_request={row['server_cpu_ms']:.3f}",
                         flush=True,
                     )
+            for config, config_turns in grpc_turns.items():
+                row = summarise(config_turns)
+                print(
+                    f"grpc max_batch_size={config[0]:<3} threads={config[1]:<6} "
+                    f"concurrency={CONCURRENCY[-1]:<3} p50_ms={row['p50_ms']:.2f} "
+                    f"p99_ms={row['p99_ms']:.2f} rps={row['rps']:.0f} "
+                    f"server_cpu_ms_per_request={row['server_cpu_ms']:.3f}",
+                    flush=True,
+                )
         finally:
             for server, _ in servers.values():
                 server.terminate()
                 server.wait(timeout=30)
-    report(turns, configs)
+    report(turns, configs, grpc_turns)
 
 
-def report(turns: dict[tuple[Config, int], list[dict[str, Any]]], configs: list[Config]) -> None:
+def report(
+    turns: dict[tuple[Config, int], list[dict[str, Any]]],
+    configs: list[Config],
+    grpc_turns: dict[Config, list[dict[str, Any]]],
+) -> None:
     """Ratios at the top concurrency: per threads setting, then each mode at its best."""
     top = CONCURRENCY[-1]
     rows = {config: summarise(turns[config, top]) for config in configs}
@@ -281,7 +375,8 @@ def report(turns: dict[tuple[Config, int], list[dict[str, Any]]], configs: list[
     print(
         f"p99_ms_c1={summarise(turns[best[BATCH_SIZES[0]], 1])['p99_ms']:.2f} "
         f"rps_c32_batched={batched['rps']:.0f} rps_c32_unbatched={unbatched['rps']:.0f} "
-        f"ratio={batched['rps'] / unbatched['rps']:.2f}"
+        f"ratio={batched['rps'] / unbatched['rps']:.2f} "
+        f"rps_c{top}_grpc={summarise(grpc_turns[best[BATCH_SIZES[0]]])['rps']:.0f}"
     )
 
 
