@@ -96,9 +96,9 @@ ENV PATH=/opt/venv/bin:$PATH \
     GX_ANALYTICS_ENABLED=false \
     TF_CPP_MIN_LOG_LEVEL=2
 USER ${UID}:${GID}
-# For `visionops serve` (port 8501): healthy once a model version is loaded. One-shot
+# For `visionops serve` (REST on 8501, gRPC on 8500): healthy once a model version is loaded. One-shot
 # stage containers run with --no-healthcheck (the generated specs disable it).
 HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8501/healthz', timeout=4)"]
-EXPOSE 8501
+EXPOSE 8501 8500
 CMD ["kedro", "run"]

@@ -203,7 +203,7 @@ def test_dockerfile_agrees_with_the_specs():
     assert "ARG BASE_IMAGE=python:3.11-slim" in lines
     assert f"WORKDIR {layout.PROJECT_DIR}" in lines
     assert f"ARG UID={layout.USER_ID}" in lines and f"ARG GID={layout.GROUP_ID}" in lines
-    assert f"EXPOSE {layout.SERVE_PORT}" in lines
+    assert f"EXPOSE {layout.SERVE_PORT} {layout.GRPC_PORT}" in lines
     after = lines[next(i for i, line in enumerate(lines) if line.startswith("HEALTHCHECK")) + 1]
     assert json.loads(after.strip().removeprefix("CMD ")) == list(layout.HEALTHCHECK)
 

@@ -15,6 +15,7 @@ REGISTRY_DIR = f"{PROJECT_DIR}/registry"
 USER_ID = 1000
 GROUP_ID = 1000
 SERVE_PORT = 8501
+GRPC_PORT = 8500  # TF Serving's gRPC API
 HEALTH_PATH = "/healthz"
 HEALTHCHECK = (
     "python",
@@ -31,7 +32,16 @@ def stage_command(stage: str) -> list[str]:
 
 def serve_command() -> list[str]:
     """The container command of the model server, reachable from outside the container."""
-    return ["visionops", "serve", "--host", "0.0.0.0", "--port", str(SERVE_PORT)]
+    return [
+        "visionops",
+        "serve",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        str(SERVE_PORT),
+        "--grpc-port",
+        str(GRPC_PORT),
+    ]
 
 
 def schedule_command() -> list[str]:

@@ -100,7 +100,10 @@ def render_compose(workflow: Workflow) -> str:
         "command": layout.serve_command(),
         "user": user,
         "volumes": [f"{registry}:ro"],
-        "ports": [f"${{VISIONOPS_PORT:-{layout.SERVE_PORT}}}:{layout.SERVE_PORT}"],
+        "ports": [
+            f"${{VISIONOPS_PORT:-{layout.SERVE_PORT}}}:{layout.SERVE_PORT}",
+            f"${{VISIONOPS_GRPC_PORT:-{layout.GRPC_PORT}}}:{layout.GRPC_PORT}",
+        ],
         "healthcheck": {
             "test": ["CMD", *layout.HEALTHCHECK],
             "interval": "10s",
