@@ -128,3 +128,23 @@ def test_exp_show_compares_the_workspace_main_and_the_experiment(reproduced: Pat
         reproduced, "dvc", "exp", "show", "--only-changed", "--no-pager", env={"COLUMNS": "120"}
     ).stdout
     assert "accuracy" in narrow and "macro_f1" in narrow, narrow
+
+
+def test_exp_branch_and_apply_keep_an_experiment(reproduced: Path) -> None:
+    """As DVC documents them: a branch holds the experiment's parameters and lock; apply
+    brings its parameters and outputs (from the cache) back into the workspace."""
+    names = run(reproduced, "dvc", "exp", "list", "--name-only").stdout.split()
+    assert names, "the experiment of the earlier test is listed"
+    run(reproduced, "dvc", "exp", "branch", names[0], "three-epochs")
+    branch_params = yaml.safe_load(
+        run(reproduced, "git", "show", "three-epochs:params.yaml").stdout
+    )
+    assert branch_params["training"]["epochs"] == 3
+    # Back to main's parameters and outputs, then the experiment again.
+    run(reproduced, "git", "checkout", "--", "params.yaml", "dvc.lock")
+    run(reproduced, "dvc", "checkout", "--force")
+    metadata = reproduced / "data/07_model_output/training_metadata.json"
+    assert json.loads(metadata.read_text())["epochs_run"] == 40
+    run(reproduced, "dvc", "exp", "apply", names[0])
+    assert yaml.safe_load((reproduced / "params.yaml").read_text())["training"]["epochs"] == 3
+    assert json.loads(metadata.read_text())["epochs_run"] == 3
