@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -80,11 +79,10 @@ def test_stop_interrupts_a_running_command_and_force_kills_it(
     assert not runner.stop()
     _fake_dvc(monkeypatch, "import time; time.sleep(60)")
     threading.Timer(1.0, runner.stop).start()
-    started = time.monotonic()
     interrupted = runner.run()
-    assert time.monotonic() - started < 30
     assert interrupted.outcome == FAILED
-    assert interrupted.exit_code == -signal.SIGINT  # KeyboardInterrupt, locks released
+    # Killed by SIGINT (KeyboardInterrupt, locks released), not done sleeping (exit 0).
+    assert interrupted.exit_code == -signal.SIGINT
     deaf = "import signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); time.sleep(60)"
     _fake_dvc(monkeypatch, deaf)
     threading.Timer(1.0, runner.stop).start()

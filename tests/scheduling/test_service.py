@@ -132,14 +132,39 @@ def test_held_run_lock_skips_naming_the_holder(make_service) -> None:
     assert finished["reason"] == f"another run holds the lock (pid {os.getpid()})"
 
 
+def _waiting_logged(log: Path) -> bool:
+    try:
+        runs = records(log, kind="run")
+    except ValueError:  # a record half written
+        return False
+    return any(run["reason"].startswith("waiting") for run in runs)
+
+
 def test_wait_waits_for_the_lock_then_checks_again(make_service) -> None:
     service = make_service(True, _result(SUCCEEDED), wait=True)
     other = RunLock(service.settings.project_dir / LOCK_FILE)
     assert other.acquire()
-    threading.Timer(1.5, other.release).start()
-    started = time.monotonic()
+    released = threading.Event()
+
+    def let_go_once_waiting() -> None:
+        """Ends the other run once the service has logged that it waits for it."""
+        deadline = time.monotonic() + 60  # only stops a test that would hang
+        while time.monotonic() < deadline and not _waiting_logged(service.settings.log):
+            time.sleep(0.01)
+        released.set()
+        other.release()
+
+    runs_after_release: list[bool] = []
+    run = service.runner.run
+
+    def run_noting_the_lock(keep_fds: list[int]) -> RunResult:
+        runs_after_release.append(released.is_set())
+        return run(keep_fds)
+
+    service.runner.run = run_noting_the_lock
+    threading.Thread(target=let_go_once_waiting, daemon=True).start()
     assert service.tick() == 0
-    assert time.monotonic() - started >= 1.0
+    assert runs_after_release == [True], "dvc repro ran only once the other run let go"
     assert service.runner.runs == 1
     reasons = [r["reason"] for r in records(service.settings.log, kind="run")]
     assert reasons[0].startswith("waiting: another run holds the lock")
