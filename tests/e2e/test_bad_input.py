@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import pickle
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from PIL import Image
 
 from .conftest import run
@@ -76,24 +78,45 @@ CASES: dict[str, tuple[Callable[[Path], tuple[str, Path, Path]], str]] = {
 }
 
 
-def _state(project: Path, skip: str = "") -> dict[str, str]:
-    """Hashes of every registry file and every stage output, to prove nothing changed."""
-    files = [*sorted((project / "registry").rglob("*")), *sorted((project / "data").rglob("*.npz"))]
-    return {
-        str(p): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in files
-        if p.is_file() and not (skip and str(p).startswith(skip))
-    }
+VALIDATED = "data/03_primary/validated_dataset.npz"
+
+
+def _state(project: Path, skip: frozenset[str] = frozenset()) -> dict[str, str]:
+    """Hashes of every file of the registry and under data/ (each stage's outputs and the
+    reports in data/08_reporting) and of dvc.lock, but those in ``skip`` (paths relative
+    to the project, a folder standing for everything in it), to prove nothing changed."""
+    files = [*(project / "registry").rglob("*"), *(project / "data").rglob("*")]
+    hashes = {}
+    for path in sorted([*files, project / "dvc.lock"]):
+        relative = path.relative_to(project).as_posix()
+        skipped = any(relative == out or relative.startswith(f"{out}/") for out in skip)
+        if path.is_file() and not skipped:
+            hashes[relative] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return hashes
+
+
+def _written(project: Path, stage: str) -> frozenset[str]:
+    """The outputs, metrics and plots that dvc.yaml declares for ``stage``."""
+    declared = yaml.safe_load((project / "dvc.yaml").read_text())["stages"][stage]
+    kinds = ("outs", "metrics", "plots")
+    return frozenset(
+        out if isinstance(out, str) else next(iter(out))
+        for kind in kinds
+        for out in declared.get(kind, [])
+    )
 
 
 def test_unreadable_image_stops_at_validation_naming_the_file(
     reproduced: Path, tmp_path: Path
 ) -> None:
     """Ingestion keeps the broken file as an unreadable row; the validation gate names it,
-    and no stage after it runs: the splits, the model and the registry stay as they were."""
+    and no stage after it runs. Ingestion's outputs are new, and so are the validation
+    reports that say what failed; everything else stays as it was: the validated dataset,
+    the splits, the model, every later report, dvc.lock and the registry."""
     _, path, broken = _unreadable_image(tmp_path)
-    raw = str(reproduced / "data" / "02_intermediate")
-    before = _state(reproduced, skip=raw)
+    reports = _written(reproduced, "data_validation") - {VALIDATED}
+    expected_changes = _written(reproduced, "ingestion") | reports
+    before = _state(reproduced, skip=expected_changes)
     result = run(
         reproduced,
         "kedro",
@@ -109,7 +132,9 @@ def test_unreadable_image_stops_at_validation_naming_the_file(
     assert "data validation failed" in message
     assert "expect_column_values_to_be_in_set(readable)" in message
     assert f"{broken.relative_to(path)}: image file is truncated" in message
-    assert _state(reproduced, skip=raw) == before
+    validation = json.loads((reproduced / "data/08_reporting/validation.json").read_text())
+    assert validation["success"] is False, "the report says what failed"
+    assert _state(reproduced, skip=expected_changes) == before
 
 
 @pytest.mark.parametrize("case", CASES)
