@@ -30,9 +30,10 @@ grpc.aio channel, with the PNG in ``string_val`` or the uint8 image in ``tensor_
 Printed per server and level: p50 and p99 latency over all its turns, the median
 requests/s of its turns, and the server's CPU time per request (user + system, from
 /proc; unlike requests/s it hardly depends on what else the machine runs). Then, for
-each threads setting, the ratio at concurrency 32 (overall and by round) and the CPU
-per request with and without batching; and last, each mode with the threads setting
-that served it best, as an operator would run it (gRPC on the batched server's):
+each threads setting, the ratio at concurrency 32 (overall and by round), the CPU
+per request with and without batching, and the ratio of p50 latencies at concurrency 1
+(near 1: a lone request does not wait for a batch to fill); and last, each mode with
+the threads setting that served it best, as an operator would run it (gRPC on the batched server's):
 ``p99_ms_c1=<x> rps_c32_batched=<y> rps_c32_unbatched=<z> ratio=<y/z> rps_c32_grpc=<g>``.
 
 Usage: .venv/bin/python benchmarks/serving_load.py [--seconds 3] [--rounds 3]
@@ -356,11 +357,14 @@ def report(
                 strict=True,
             )
         ]
+        # One client at a time: a lone request must not wait for others to join.
+        lone = [summarise(turns[(size, threads), 1])["p50_ms"] for size in BATCH_SIZES]
         print(
             f"threads={threads}: ratio_c{top}={batched['rps'] / unbatched['rps']:.2f} "
             f"(by round {' '.join(f'{ratio:.2f}' for ratio in by_round)}); server CPU ms "
             f"per request batched={batched['server_cpu_ms']:.3f} "
-            f"unbatched={unbatched['server_cpu_ms']:.3f}"
+            f"unbatched={unbatched['server_cpu_ms']:.3f}; p50 latency at concurrency 1 "
+            f"batched/unbatched={lone[0] / lone[1]:.2f}"
         )
     # Each mode as an operator would run it: with the threads setting that serves it best.
     best = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
@@ -88,9 +89,22 @@ def test_ctrl_c_stops_the_server_cleanly(make_registry, start_server) -> None:
     assert "Traceback" not in server.log
 
 
+def _thread_names(pid: int) -> list[str]:
+    """The names of a process's threads, as Linux keeps them."""
+    return [(task / "comm").read_text().strip() for task in Path(f"/proc/{pid}/task").iterdir()]
+
+
 def test_tensorflow_thread_counts_are_applied(make_registry, start_server, reference) -> None:
+    """The served process runs TensorFlow with the threads asked for: its own getters
+    say so in the log, and its inter-op pool holds that many threads (TensorFlow names
+    them tf_Compute; by default there is one per core, so the count asked for is more)."""
+    inter_op = (os.cpu_count() or 1) + 1
     server = start_server(
-        make_registry((1,), {"production": 1}), "--intra-op-threads", "1", "--inter-op-threads", "1"
+        make_registry((1,), {"production": 1}),
+        "--intra-op-threads",
+        "1",
+        "--inter-op-threads",
+        str(inter_op),
     )
     batch = images(3, seed=5)
 
@@ -99,4 +113,5 @@ def test_tensorflow_thread_counts_are_applied(make_registry, start_server, refer
     assert reply.status == 200
     expected = reference(1, batch)["class_ids"].tolist()
     assert [row["class_ids"] for row in reply.json()["predictions"]] == expected
-    assert "TensorFlow threads: intra-op 1, inter-op 1" in server.log
+    assert f"TensorFlow threads: intra-op 1, inter-op {inter_op}" in server.log
+    assert _thread_names(server.process.pid).count("tf_Compute") == inter_op
