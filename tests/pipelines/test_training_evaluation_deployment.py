@@ -1,5 +1,6 @@
 """Training learns, evaluation scores and blesses, deployment registers only what is blessed."""
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -96,6 +97,32 @@ def test_evaluation_scores_the_test_split_and_blesses_above_the_threshold(traine
     assert "Worst mistakes" in outputs["worst_mistakes_plot"].get_suptitle() or "No mistakes" in (
         outputs["worst_mistakes_plot"].get_suptitle()
     )
+
+
+def test_evaluation_scores_are_those_of_the_predictions_it_writes(trained: dict) -> None:
+    """Some test labels moved to the next class, so that the model makes mistakes: the
+    report's scores are then those of the predictions file, counted by hand."""
+    split = trained["test_split"]
+    labels = split.labels.copy()
+    labels[::4] = (labels[::4] + 1) % len(split.class_names)
+    outputs = _evaluate({**trained, "test_split": dataclasses.replace(split, labels=labels)})
+    metrics, predictions = outputs["evaluation_report"], outputs["test_predictions"]
+    assert (predictions["actual"] != predictions["predicted"]).any()
+    # Per class, precision is the share of its predictions that are right and recall the
+    # share of its images found; macro F1 averages their harmonic means, each class alike.
+    f1_scores = []
+    for name, scores in metrics["per_class"].items():
+        predicted, actual = predictions["predicted"] == name, predictions["actual"] == name
+        right = int((predicted & actual).sum())
+        precision, recall = right / max(predicted.sum(), 1), right / max(actual.sum(), 1)
+        f1 = 2 * precision * recall / (precision + recall) if right else 0.0
+        by_hand = {"precision": precision, "recall": recall, "f1": f1, "support": actual.sum()}
+        assert scores == pytest.approx(by_hand), name
+        f1_scores.append(f1)
+    assert metrics["macro_f1"] == pytest.approx(sum(f1_scores) / len(f1_scores))
+    right = (predictions["actual"] == predictions["predicted"]).mean()
+    assert metrics["accuracy"] == pytest.approx(right)
+    assert metrics["test_images"] == len(predictions) == len(labels)
 
 
 def test_evaluation_refuses_the_blessing_below_the_threshold(trained: dict) -> None:
