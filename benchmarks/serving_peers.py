@@ -15,9 +15,11 @@ export), decoding and resizing PNGs in the graph, on batches of at most 32:
 Every request is the same bytes, TF Serving's REST body for one PNG:
 ``{"instances": [{"b64": "..."}]}``. Each framework runs with TensorFlow's default
 thread pools and with one thread per op (``auto``, ``intra1``, as in serving_load.py)
-and is scored at its better setting. All servers run side by side on 127.0.0.1 (Ray's
-internal gRPC services also listen on other interfaces, behind its token); the ones not
-measured idle. Load: serving_load.py's client (uvloop, one keep-alive connection per
+and is scored at its better setting. All servers run side by side on 127.0.0.1; the
+ones not measured idle. Once the peers' environments are built, the benchmark runs
+itself again in a network namespace with loopback only (``unshare --net``, as root),
+so nothing it starts can listen on, or send to, the host's address. Load:
+serving_load.py's client (uvloop, one keep-alive connection per
 coroutine, closed loop), concurrency 32, every answer checked for 200. After a warm-up
 turn each, the servers take turns, ``--rounds`` times (1 s warm-up, ``--seconds``
 measured), so that drift in the shared machine's speed reaches all alike.
@@ -43,6 +45,7 @@ import asyncio
 import contextlib
 import hashlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -363,6 +366,29 @@ def start_all(fleet: Fleet, venvs: dict[str, Path], workdir: Path) -> bytes:
     return body
 
 
+LOOPBACK_ONLY = "VISIONOPS_LOOPBACK_NAMESPACE"
+
+
+def rerun_with_loopback_only(argv: list[str]) -> None:
+    """Runs this benchmark again in a network namespace that has only loopback.
+
+    Ray's internal services listen on the host's network address whatever they are
+    told, and the servers here must talk over loopback only; inside a new network
+    namespace (root: ``unshare -n``) the host's address does not exist. The peers'
+    environments are built before, while the package index can still be reached.
+    """
+    if not (shutil.which("unshare") and shutil.which("ip") and os.geteuid() == 0):
+        sys.exit(
+            "serving_peers: Ray Serve would listen on the host's network address; run this "
+            "as root on Linux (unshare and ip), which serves everything in a network "
+            "namespace with loopback only"
+        )
+    os.environ[LOOPBACK_ONLY] = "1"
+    script = 'ip link set lo up && exec "$@"'
+    command = [sys.executable, *argv, "--skip-build"]
+    os.execvp("unshare", ["unshare", "--net", "sh", "-c", script, "sh", *command])
+
+
 def main() -> None:
     """Builds the peers' environments, then serves, loads and reports."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -375,6 +401,8 @@ def main() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the servers on kill too
     venvs = {name: build_peer(name, args.skip_build) for name in ("bentoml", "rayserve")}
+    if os.environ.get(LOOPBACK_ONLY) != "1":
+        rerun_with_loopback_only(sys.argv)
     # Fleet stops the servers before their temporary folder goes.
     with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as workdir, Fleet() as fleet:
         body = start_all(fleet, venvs, Path(workdir))

@@ -132,8 +132,11 @@ def test_paths_are_relative_and_values_bytes(site: dict[str, bytes]) -> None:
 
 
 def test_same_results_give_the_same_files() -> None:
+    """The same paths with the same contents, not only the same paths."""
     results = _validate(_frame(50), [_suite("images", 64)])
-    assert set(render_data_docs(results)) == set(render_data_docs(results))
+    first, second = render_data_docs(results), render_data_docs(results)
+    assert first == second
+    assert any(path.endswith(".html") and b"images" in content for path, content in first.items())
 
 
 def test_validating_the_same_data_again_renders_the_same_bytes() -> None:
@@ -183,14 +186,13 @@ def test_rejects_what_is_not_a_validation_result() -> None:
         render_data_docs([{"success": True}])
 
 
-def test_three_suites_on_a_large_frame_render_quickly() -> None:
+def test_three_suites_on_a_large_frame_render_one_page_each() -> None:
+    """How long this takes is measured by benchmarks/data_docs_render.py."""
     suites = [_suite(name, 64, count=14) for name in ("images", "dataset", "classes")]
     results = _validate(_frame(50_000), suites)
-    started = time.perf_counter()
     site = render_data_docs(results)
-    elapsed = time.perf_counter() - started
-    assert elapsed < 2.0, f"rendering took {elapsed:.2f} s"
-    assert sum(path.startswith("validations/") and path.endswith(".html") for path in site) == 3
+    pages = [path for path in site if path.startswith("validations/") and path.endswith(".html")]
+    assert sorted(page.split("/")[1] for page in pages) == ["classes", "dataset", "images"]
 
 
 def test_a_run_id_names_the_page_folders_and_links_still_resolve() -> None:
