@@ -13,6 +13,11 @@ UV := $(BIN)/uv
 UV_ENV := UV_NATIVE_TLS=1
 # The platform requirements.lock is resolved for (CI, the container images).
 LOCK_PLATFORM := x86_64-manylinux_2_28
+# Test processes: one per core, at most 4 (each holds TensorFlow, about 1-2 GB).
+TEST_WORKERS ?= $(shell $(PYTHON) -c 'import os; print(min(4, os.cpu_count() or 1))')
+# Each test file runs in one worker, so a module's fixtures (a trained model, a
+# project copy after dvc repro, the container image) are built once.
+PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadfile
 
 # Telemetry is off unless the user opts in (see README, "Telemetry"), and the project
 # files hold the consent: .telemetry for Kedro, .dvc/config for DVC. No
@@ -47,10 +52,11 @@ run: venv
 
 test: venv
 	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_PARALLEL)
 
+# The unit tests: no trained model, no served process, no pipeline run.
 test-fast: venv
-	$(BIN)/pytest -m "not slow and not e2e"
+	$(BIN)/pytest $(PYTEST_PARALLEL) -m "not slow and not e2e and not server"
 
 lint: venv
 	$(BIN)/ruff check src tests benchmarks
@@ -87,4 +93,4 @@ pipelines: venv
 	$(BIN)/visionops pipelines export
 
 test-container: venv
-	$(BIN)/pytest -m container
+	$(BIN)/pytest tests/container

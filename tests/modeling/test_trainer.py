@@ -64,6 +64,7 @@ def train(
     return json.loads(output.read_text())
 
 
+@pytest.mark.slow
 def test_same_seed_gives_the_same_weights_and_another_seed_other_weights(tmp_path: Path) -> None:
     first = train(tmp_path, "first")["metadata"]
     again = train(tmp_path, "again")["metadata"]
@@ -116,6 +117,7 @@ def test_a_run_killed_after_epoch_k_resumes_at_k_plus_1_with_the_same_final_weig
     assert not checkpoint.exists(), "a finished run must clean up its checkpoint"
 
 
+@pytest.mark.slow
 def test_a_checkpoint_of_other_parameters_is_not_resumed(tmp_path: Path) -> None:
     checkpoint = tmp_path / "checkpoint"
     train(tmp_path, "seeded", checkpoint=checkpoint, epochs=2)
@@ -160,6 +162,7 @@ def test_two_workers_with_tf_config_train_the_same_weights(tmp_path: Path) -> No
     assert results[0]["history"][-1]["loss"] < results[0]["history"][0]["loss"]
 
 
+@pytest.mark.slow
 def test_mirrored_strategy_over_two_devices_trains(tmp_path: Path) -> None:
     """The MirroredStrategy path (several GPUs), here over two logical CPU devices."""
     result = train(tmp_path, "mirrored", env={"MIRRORED_CPUS": "2"}, epochs=2)
@@ -283,6 +286,7 @@ def test_early_stopping_restores_the_best_epoch(tmp_path: Path) -> None:
     assert float(keras.ops.mean(per_image)) == pytest.approx(losses[best - 1], rel=1e-5)
 
 
+@pytest.mark.slow
 def test_streaming_from_shards_is_deterministic(tmp_path: Path) -> None:
     """A split over the memory budget streams from TFRecord shards, still reproducibly."""
     first = train(tmp_path, "s1", checkpoint=tmp_path / "c1", cache_budget_mb=0, epochs=2)

@@ -60,6 +60,7 @@ def test_an_export_matching_its_model_is_registered_with_the_report(tmp_path: Pa
     assert report["load_s"] > 0
 
 
+@pytest.mark.slow
 def test_an_export_whose_outputs_differ_is_not_registered(tmp_path: Path) -> None:
     wrong = np.full((6, 3), 1 / 3)
     with pytest.raises(InfraValidationError) as raised:
@@ -76,6 +77,7 @@ def test_an_export_whose_outputs_differ_is_not_registered(tmp_path: Path) -> Non
     assert leftovers == []
 
 
+@pytest.mark.slow
 def test_a_latency_bound_too_tight_fails(tmp_path: Path) -> None:
     registration = _registration(1, InfraCheck(_samples(), np.zeros((6, 3))))
     expected = registration.model.predict(_samples().astype(np.float32), verbose=0)
