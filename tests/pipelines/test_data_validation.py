@@ -164,3 +164,15 @@ def test_failed_expectations_come_first_and_the_task_advice_last() -> None:
     assert message.startswith("data validation failed on raw_dataset")
     assert "expect_column_values_to_be_in_set(readable)" in message
     assert message.splitlines()[-1].startswith("this data is a different task from")
+
+
+def test_another_task_than_the_pinned_reference_also_says_how_to_reset_it() -> None:
+    pinned = {**_digits_reference(), "origin": "file:conf/base/reference/classifier.json"}
+    pipeline = create_pipeline()
+    catalog = build_catalog(pipeline, _inputs(make_dataset(per_class=40), reference=pinned))
+    with pytest.raises(DifferentTaskError) as caught:
+        SequentialRunner().run(pipeline, catalog)
+    message = str(caught.value)
+    assert "(the pinned reference conf/base/reference/classifier.json)" in message
+    assert "-S model_name=NAME" in message
+    assert message.endswith("visionops validate --init-suite --force")

@@ -230,9 +230,13 @@ def task_advice(report: dict[str, Any], model_name: str, ingestion: dict[str, An
     origin = str(drift["reference"])
     if origin.startswith("registry:"):
         known = f"production version {origin.rpartition('/')[2]}"
-    else:
-        known = f"the pinned reference {origin.removeprefix('file:')}"
-    return new_model_advice(model_name, known, drift["different_task"], ingestion)
+        return new_model_advice(model_name, known, drift["different_task"], ingestion)
+    known = f"the pinned reference {origin.removeprefix('file:')}"
+    return (
+        f"{new_model_advice(model_name, known, drift['different_task'], ingestion)}; or, if "
+        "this data is the task and the pinned reference is out of date, pin its profile "
+        "instead: visionops validate --init-suite --force"
+    )
 
 
 def format_report(report: dict[str, Any], dataset_name: str) -> str:
