@@ -175,10 +175,14 @@ async def _client(
     return sent
 
 
-async def load(port: int, body: bytes, concurrency: int, seconds: float) -> dict[str, Any]:
-    """Closed-loop load at ``concurrency``: latencies (ms), requests/s, requests sent."""
+async def load(
+    port: int, body: bytes, concurrency: int, seconds: float, path: str | None = None
+) -> dict[str, Any]:
+    """Closed-loop load at ``concurrency`` on ``path`` (default: the model's :predict):
+    latencies (ms), requests/s, requests sent."""
+    path = path or f"/v1/models/{MODEL_NAME}:predict"
     head = (
-        f"POST /v1/models/{MODEL_NAME}:predict HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
     )
     message = head.encode() + body

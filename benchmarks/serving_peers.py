@@ -64,9 +64,8 @@ from serving_load import (
     MODEL_NAME,
     SHAPES,
     THREADS,
-    WARMUP_SECONDS,
-    _client,
     free_port,
+    load,
     make_registry,
     request_body,
     start_server,
@@ -275,33 +274,13 @@ def cpu_seconds(processes: list[psutil.Process]) -> float:
     return total
 
 
-async def load(port: int, path: str, body: bytes, seconds: float) -> dict[str, Any]:
-    """serving_load.load at CONCURRENCY on any path: latencies (ms), requests/s, requests."""
-    head = (
-        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-    )
-    message = head.encode() + body
-    latencies: list[float] = []
-    record_from = time.perf_counter() + WARMUP_SECONDS
-    stop_at = record_from + seconds
-    sent = await asyncio.gather(
-        *(_client(port, message, stop_at, record_from, latencies) for _ in range(CONCURRENCY))
-    )
-    return {
-        "latencies_ms": np.array(latencies) * 1000,
-        "rps": len(latencies) / seconds,
-        "requests": sum(sent),
-    }
-
-
 def measure_turn(server: Server, servers: list[Server], body: bytes, seconds: float) -> None:
     """One turn of load on ``server``; records its rate and CPU, and the others' idle CPU."""
     families = {id(s.process): family(s.process) for s in servers}
     before = {key: cpu_seconds(members) for key, members in families.items()}
     started = time.perf_counter()
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        turn = runner.run(load(server.port, server.path, body, seconds))
+        turn = runner.run(load(server.port, body, CONCURRENCY, seconds, server.path))
     wall = time.perf_counter() - started
     used = {key: cpu_seconds(members) - before[key] for key, members in families.items()}
     turn["server_cpu_s"] = used.pop(id(server.process))

@@ -40,6 +40,17 @@ class Reply:
         return json.loads(self.body)
 
 
+def serve(*arguments: str) -> subprocess.CompletedProcess[str]:
+    """Runs ``visionops serve ARGUMENTS`` to its end (for options it refuses at once)."""
+    return subprocess.run(
+        [sys.executable, "-m", "visionops", "serve", *arguments],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 def free_ports(count: int) -> list[int]:
     """``count`` different TCP ports on 127.0.0.1 that nothing listens on now."""
     probes = [socket.socket() for _ in range(count)]

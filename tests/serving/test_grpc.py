@@ -11,8 +11,6 @@ from __future__ import annotations
 import io
 import socket
 import struct
-import subprocess
-import sys
 import threading
 import time
 import zlib
@@ -40,7 +38,7 @@ from tensorflow_serving.apis import (
 
 from visionops.registry.layout import write_models_config
 
-from .support import IMAGE_SHAPE, MODEL, Server, free_ports, images
+from .support import IMAGE_SHAPE, MODEL, Server, free_ports, images, serve
 
 BYTES_SIGNATURE = "serving_bytes"  # encoded images, in every layout visionops has exported
 TIMEOUT = 30
@@ -671,16 +669,6 @@ def test_sigterm_stops_grpc_with_the_http_server(server: Server) -> None:
     assert "Traceback" not in server.log
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", server.grpc_port)) != 0, "gRPC still listens"
-
-
-def serve(*arguments: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "visionops", "serve", *arguments],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def test_a_taken_grpc_port_is_one_line_of_error(registry: Path) -> None:

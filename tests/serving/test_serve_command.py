@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,17 +12,7 @@ import pytest
 
 from visionops.registry.layout import version_dir, write_models_config
 
-from .support import MODEL, images, png_request
-
-
-def serve(*arguments: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "visionops", "serve", *arguments],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+from .support import MODEL, images, png_request, serve
 
 
 def test_a_missing_registry_is_one_line_of_error(tmp_path: Path) -> None:
