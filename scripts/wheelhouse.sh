@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Fills build/wheelhouse/ with a wheel for every line of requirements.lock (plus the
-# setuptools and wheel that pip freeze leaves out), so that `docker build` installs with
+# Fills build/wheelhouse/ with a wheel for every line of requirements.lock (and the
+# setuptools and wheel the image builds the project with), so that `docker build` installs with
 # `pip --no-index` and needs no network and no CA inside the build.
 #
 #   scripts/wheelhouse.sh [DIR]          # default DIR: build/wheelhouse
@@ -14,9 +14,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DIR=${1:-build/wheelhouse}
-# What `pip freeze` leaves out of the lock: the project's build backend
-# (pyproject.toml [build-system]) and wheel, which astunparse declares it needs.
-BUILD_REQUIREMENTS="setuptools==80.9.0 wheel==0.45.1"
+# What `pip install -e .` builds the project with in the image: the lock's setuptools and
+# wheel when it pins them (the image installs both lists together, so they must agree).
+lock_pin() { grep -E "^$1==" requirements.lock | sed 's/[[:space:]]*\\$//' | head -n 1 || true; }
+BUILD_REQUIREMENTS="$(lock_pin setuptools) $(lock_pin wheel)"
+[ -n "$(lock_pin setuptools)" ] || BUILD_REQUIREMENTS="setuptools==80.9.0 $(lock_pin wheel)"
+[ -n "$(lock_pin wheel)" ] || BUILD_REQUIREMENTS="$BUILD_REQUIREMENTS wheel==0.45.1"
 PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3)}
 STAMP="$DIR/.requirements.sha256"
 want=$( { cat requirements.lock; echo "$BUILD_REQUIREMENTS"; } | sha256sum | cut -d' ' -f1)
