@@ -187,7 +187,7 @@ def test_a_flood_of_large_requests_gets_503_and_memory_stays_bounded(
     after = memory_kib(server)
     statuses = [reply.status for reply in replies]
     assert set(statuses) <= {200, 503}, statuses
-    assert 1 <= statuses.count(200) < FLOOD
+    assert 0 < statuses.count(200) < FLOOD
     assert statuses.count(503) >= FLOOD // 2
     expected = reference(1, images(1, seed=3))["probabilities"]
     for reply in replies:
