@@ -300,7 +300,11 @@ def plot_distributions(current: dict[str, Any], reference: dict[str, Any] | None
     else:
         class_axes.bar(positions - 0.2, _shares(counts[0]), 0.4, label="current")
         class_axes.bar(positions + 0.2, _shares(counts[1]), 0.4, label="reference")
-    class_axes.set_xticks(positions, names, rotation=45 if len(names) > 10 else 0)
+    # Names turn once their labels would run into each other (longer names, sooner).
+    crowded = len(names) * max((len(str(name)) for name in names), default=0) > 40
+    class_axes.set_xticks(
+        positions, names, rotation=45 if crowded else 0, ha="right" if crowded else "center"
+    )
     class_axes.set_title("Class shares" + (" (no reference)" if reference is None else ""))
     class_axes.set(xlabel="Class", ylabel="Share of images")
     for index, axes in enumerate(channel_axes):
