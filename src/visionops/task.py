@@ -65,3 +65,22 @@ def new_model_advice(
         f"this data is a different task from {model_name!r} ({known}): {difference}; "
         f"train it as a new model beside it: {command} -S model_name=NAME"
     )
+
+
+def require_same_task(
+    data: tuple[Sequence[str], Sequence[int]],
+    known: tuple[Sequence[str], Sequence[int]],
+    model_name: str,
+    version: int,
+    ingestion: dict[str, Any],
+) -> None:
+    """Raises unless ``data`` (class names, image shape) is the task ``known`` of the
+    production version ``version`` of ``model_name``.
+
+    Raises:
+        DifferentTaskError: One line naming the difference and the new-model command.
+    """
+    difference = task_difference(*data, *known)
+    if difference is not None:
+        known_as = f"production version {version}"
+        raise DifferentTaskError(new_model_advice(model_name, known_as, difference, ingestion))

@@ -214,11 +214,7 @@ def _numeric_array(value: Any, info: TensorInfo, may_hold_booleans: bool) -> np.
 def _check_shape(array: np.ndarray, info: TensorInfo, row_format: bool) -> None:
     if info.shape is None:
         return
-    fits = array.ndim == len(info.shape) and all(
-        expected is None or expected == actual
-        for expected, actual in zip(info.shape, array.shape, strict=True)
-    )
-    if not fits:
+    if not info.fits(array.shape):
         hint = " (in row format, one instance per example)" if row_format else ""
         raise BadRequestError(
             f"input {info.key!r} takes shape {info.describe_shape()}{hint}; "

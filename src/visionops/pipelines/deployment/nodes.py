@@ -105,16 +105,15 @@ def register_model(
     Returns:
         The registration for the registry dataset, and a deployment report.
     """
-    name = model_name
     weights = str(training_metadata.get("weights_sha256") or "")
-    reason = why_not_deployed(blessing, name, model_registry, weights)
+    reason = why_not_deployed(blessing, model_name, model_registry, weights)
     if reason is not None:
-        report = {"model_name": name, "registered": False, "reason": reason}
+        report = {"model_name": model_name, "registered": False, "reason": reason}
         return Declined(reason=reason), report
-    version = next_version(name, model_registry)
+    version = next_version(model_name, model_registry)
     labels = tuple(params.get("labels", ()))
     registration = Registration(
-        model_name=name,
+        model_name=model_name,
         version=version,
         model=model,
         class_names=test_split.class_names,
@@ -133,7 +132,7 @@ def register_model(
         infra=infra_check(model, test_split, params),
     )
     report = {
-        "model_name": name,
+        "model_name": model_name,
         "registered": True,
         "version": version,
         "labels": list(labels),

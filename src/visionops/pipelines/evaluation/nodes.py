@@ -16,7 +16,7 @@ from visionops.evaluation.gallery import plot_worst_mistakes
 from visionops.evaluation.metrics import classification_metrics, measure_latency
 from visionops.image_dataset import ImageDataset
 from visionops.modeling.prediction import predict_probabilities
-from visionops.task import DifferentTaskError, new_model_advice, task_difference
+from visionops.task import require_same_task
 
 HEADLINE_METRICS = ("accuracy", "macro_f1", "expected_calibration_error")
 
@@ -58,15 +58,13 @@ def evaluate_model(
         inputs).
     """
     if production_model is not None:
-        difference = task_difference(
-            test_split.class_names,
-            test_split.image_shape,
-            production_model.class_names,
-            production_model.image_shape,
+        require_same_task(
+            (test_split.class_names, test_split.image_shape),
+            (production_model.class_names, production_model.image_shape),
+            model_name,
+            production_model.version,
+            ingestion,
         )
-        if difference is not None:
-            known = f"production version {production_model.version}"
-            raise DifferentTaskError(new_model_advice(model_name, known, difference, ingestion))
     batch_size = int(params["batch_size"])
     probabilities = predict_probabilities(model, test_split, batch_size)
     evaluation = classification_metrics(probabilities, test_split.labels, test_split.class_names)
