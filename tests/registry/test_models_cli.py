@@ -189,3 +189,32 @@ def test_models_commands_do_not_import_tensorflow(three_productions: Path) -> No
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "[]"
+
+
+def test_show_says_the_verdict_once_and_summarises_the_lineage(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """The record as the deployment stage writes it: the evaluation's reason starts with
+    its verdict, and code, data, validation, task and weights are recorded."""
+    from registering import register_version
+
+    lineage = {
+        "metrics": {"accuracy": 0.99},
+        "blessing": {"blessed": True, "reason": "blessed: test accuracy 0.9900 meets 0.9000"},
+        "code": {"commit": "0123456789abcdef0123", "dirty": True},
+        "parameters": {"ingestion": {"source": "image_folder", "path": "data/01_raw/pets"}},
+        "validation": {"success": True, "evaluated": 16, "images": 120},
+        "class_names": ["cat", "dog", "fox"],
+        "image_shape": [32, 32, 3],
+        "training": {"weights_sha256": "f" * 64},
+    }
+    register_version(tmp_path, "pets", 1, lineage, ("production",), actor="tester@ci")
+    code, out, _ = run(capsys, "show", "pets:1", "--registry", str(tmp_path))
+    assert code == 0
+    assert "blessed: blessed:" not in out
+    assert "  blessing    blessed: test accuracy 0.9900 meets 0.9000" in out
+    assert "  code        commit 0123456789ab (dirty tree)" in out
+    assert "  data        image_folder data/01_raw/pets" in out
+    assert "  validation  passed 16 expectations on 120 images" in out
+    assert "  task        3 classes, images 32x32x3" in out
+    assert f"  weights     sha256 {'f' * 16}" in out
