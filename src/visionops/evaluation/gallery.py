@@ -23,8 +23,10 @@ def plot_worst_mistakes(split: ImageDataset, probabilities: np.ndarray, count: i
     chosen = worst_mistakes(probabilities, split.labels, count)
     columns = max(1, min(4, len(chosen)))
     rows = max(1, math.ceil(len(chosen) / columns))
-    figure = Figure(figsize=(2.2 * columns, 2.4 * rows + 0.4), layout="constrained")
-    title = f"Worst mistakes: {len(chosen)} most confident of the wrong predictions"
+    # At least two columns wide, so that the title fits above one image.
+    figure = Figure(figsize=(2.2 * max(columns, 2), 2.4 * rows + 0.6), layout="constrained")
+    # Two short lines: a gallery of one or two images is too narrow for one long line.
+    title = f"Worst mistakes: the {len(chosen)} most confident\nof the wrong predictions"
     figure.suptitle(title if len(chosen) else "No mistakes on the test split")
     axes = np.atleast_1d(figure.subplots(rows, columns)).ravel()
     names = split.class_names
