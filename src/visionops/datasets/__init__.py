@@ -19,6 +19,7 @@ _MODULES = {
     "ModelRegistryDataset": "visionops.datasets.model_registry",
     "ProductionModelDataset": "visionops.datasets.champion",
     "RunContextDataset": "visionops.datasets.run_context",
+    "ShardedImagesDataset": "visionops.datasets.sharded_images",
     "ReferenceProfileDataset": "visionops.datasets.reference_profile",
 }
 
@@ -33,6 +34,7 @@ __all__ = [
     "ModelRegistryDataset",
     "ProductionModelDataset",
     "RunContextDataset",
+    "ShardedImagesDataset",
     "ReferenceProfileDataset",
 ]
 

@@ -1,28 +1,18 @@
-"""A folder of labelled images: one sub-folder per class, PNG or JPEG files inside."""
+"""A folder of labelled images: one sub-folder per class, image files inside."""
 
 from __future__ import annotations
 
-import io
 import logging
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
 from visionops.errors import ConfigError, SourceError
 from visionops.image_dataset import ImageDataset
-from visionops.image_header import DeclaredSize, declared_size, describe_excess
+from visionops.sources.image_file import CHANNEL_MODES, IMAGE_SUFFIXES, MAX_IMAGE_PIXELS, decode_file
 
 logger = logging.getLogger(__name__)
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-_PIL_MODES = {1: "L", 3: "RGB"}
-# Pillow's own threshold for a decompression bomb (about 89 million pixels, a 0.25 GiB
-# RGBA image); a camera's photos stay well under it.
-MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS
-
 
 def list_image_files(root: Path) -> dict[str, list[Path]]:
     """Lists the image files of each class folder under ``root``, sorted by name.
@@ -57,14 +47,11 @@ def list_image_files(root: Path) -> dict[str, list[Path]]:
                 ", ".join(p.name for p in others[:5]),
             )
         if not images:
-            raise SourceError(f"class folder {class_dir} holds no PNG or JPEG image")
+            raise SourceError(
+                f"class folder {class_dir} holds no image ({'/'.join(IMAGE_SUFFIXES)})"
+            )
         files[class_dir.name] = images
     return files
-
-
-def _refuse_if_too_large(size: DeclaredSize | None, limit: int) -> None:
-    if size is not None and size.pixels > limit:
-        raise Image.DecompressionBombError(describe_excess(size, limit))
 
 
 def decode_image(
@@ -73,39 +60,21 @@ def decode_image(
     channels: int,
     max_pixels: int = MAX_IMAGE_PIXELS,
 ) -> np.ndarray:
-    """Decodes one image file to a uint8 ``[H, W, C]`` array.
-
-    A file whose header declares more than ``max_pixels`` pixels is refused before it is
-    decoded: read by :mod:`visionops.image_header` for PNG, JPEG, GIF, BMP and WebP, and
-    from the header Pillow reads on opening for any other format.
+    """Decodes one image file to a uint8 ``[H, W, C]`` array (see
+    :func:`visionops.sources.image_file.decode_file`).
 
     Raises:
-        SourceError: The file is truncated, corrupt, not an image, or too large.
+        SourceError: The file is unreadable, truncated, corrupt, not an image, or too large.
     """
     try:
         data = path.read_bytes()
-        _refuse_if_too_large(declared_size(data), max_pixels)
-        with warnings.catch_warnings():
-            # Pillow warns, then refuses, past its own limit; both mean a bomb here.
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as image:
-                _refuse_if_too_large(DeclaredSize(image.format or "image", *image.size), max_pixels)
-                image.load()
-                converted = image.convert(_PIL_MODES[channels])
-    except (
-        Image.DecompressionBombError,
-        Image.DecompressionBombWarning,
-        UnidentifiedImageError,
-        OSError,
-        SyntaxError,
-        ValueError,
-    ) as error:
-        raise SourceError(f"cannot decode image {path}: {error}") from error
-    if image_size is not None:
-        height, width = image_size
-        converted = converted.resize((width, height), Image.Resampling.BILINEAR)
-    array = np.asarray(converted, dtype=np.uint8)
-    return array.reshape(array.shape[0], array.shape[1], channels)
+    except OSError as error:
+        raise SourceError(f"cannot read image {path}: {error}") from error
+    size = None if image_size is None else (int(image_size[0]), int(image_size[1]))
+    try:
+        return decode_file(data, size, channels, max_pixels)[0]
+    except SourceError as error:
+        raise SourceError(f"cannot decode image {path}: {error}") from error.__cause__
 
 
 def read_image_folder(
@@ -126,7 +95,7 @@ def read_image_folder(
             not raise: it becomes an unreadable row with its error (see
             :attr:`ImageDataset.read_errors`), for the validation stage to judge.
     """
-    if channels not in _PIL_MODES:
+    if channels not in CHANNEL_MODES:
         raise ConfigError(f"ingestion.channels must be 1 or 3; got {channels!r}")
     if image_size is not None and not (
         isinstance(image_size, (list, tuple))

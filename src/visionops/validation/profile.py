@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from visionops.image_dataset import ImageDataset
-from visionops.validation.similarity import (
+from visionops.dataplane.similarity import (
     content_hashes,
     hash_hex,
     hashes_from_gray,
@@ -124,7 +124,7 @@ def profile_images(
         dataset: The images to profile.
         value_range: The allowed pixel range; pixels at either end count as saturated.
         near_duplicates: ``max_hash_distance`` and ``min_correlation`` (see
-            :func:`~visionops.validation.similarity.near_duplicate_groups`).
+            :func:`~visionops.dataplane.similarity.near_duplicate_groups`).
         chunk_size: Images converted to float at a time.
 
     Returns:

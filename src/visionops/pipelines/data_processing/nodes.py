@@ -12,7 +12,7 @@ from visionops.errors import ConfigError, DataValidationError
 from visionops.image_dataset import ImageDataset
 from visionops.validation.expectations import run_suites
 from visionops.validation.gate import ID_COLUMNS, format_report
-from visionops.validation.similarity import (
+from visionops.dataplane.similarity import (
     content_hashes,
     near_duplicate_groups,
     near_duplicate_pairs,

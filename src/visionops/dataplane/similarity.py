@@ -10,6 +10,7 @@ whose hashes differ in at most a few bits are taken as near-duplicates.
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 
 import numpy as np
 
@@ -30,6 +31,7 @@ def content_hashes(images: np.ndarray) -> np.ndarray:
     )
 
 
+@lru_cache(maxsize=256)
 def _resize_matrix(source: int, target: int) -> np.ndarray:
     """A ``[target, source]`` matrix that resizes one axis by averaging (area) or by
     linear interpolation (when enlarging)."""
@@ -42,6 +44,7 @@ def _resize_matrix(source: int, target: int) -> np.ndarray:
                 overlap = min(stop, column + 1) - max(start, column)
                 if overlap > 0:
                     matrix[row, column] = overlap / (stop - start)
+        matrix.setflags(write=False)  # cached: shared by every caller
         return matrix
     centres = (np.arange(target) + 0.5) * source / target - 0.5
     centres = np.clip(centres, 0, source - 1)
@@ -50,16 +53,20 @@ def _resize_matrix(source: int, target: int) -> np.ndarray:
     weight = (centres - low).astype(np.float32)
     matrix[np.arange(target), low] += 1 - weight
     matrix[np.arange(target), high] += weight
+    matrix.setflags(write=False)  # cached: shared by every caller
     return matrix
 
 
+@lru_cache(maxsize=8)
 def _dct_matrix(size: int) -> np.ndarray:
     """The orthonormal DCT-II matrix of ``size`` points."""
     frequencies = np.arange(size)[:, None]
     positions = np.arange(size)[None, :]
     matrix = np.cos(np.pi * (2 * positions + 1) * frequencies / (2 * size)) * np.sqrt(2 / size)
     matrix[0] /= np.sqrt(2)
-    return matrix.astype(np.float32)
+    matrix = matrix.astype(np.float32)
+    matrix.setflags(write=False)  # cached: shared by every caller
+    return matrix
 
 
 def luma_weights(channels: int) -> np.ndarray:
@@ -117,16 +124,29 @@ def hash_hex(hashes: np.ndarray) -> np.ndarray:
     return np.asarray([f"{int(value):016x}" for value in hashes], dtype="<U16")
 
 
-def thumbnails(images: np.ndarray, size: int = 16) -> tuple[np.ndarray, np.ndarray]:
-    """Gray ``size`` x ``size`` thumbnails, centred and scaled to unit length, one row
-    per image (a flat image gives a row of zeros), and each thumbnail's mean."""
-    _, height, width, _ = images.shape
+THUMBNAIL_SIDE = 16
+
+
+def gray_thumbnails(gray: np.ndarray, size: int = THUMBNAIL_SIDE) -> np.ndarray:
+    """``[N, size * size]`` float32 thumbnails of ``[N, H, W]`` gray images."""
+    _, height, width = gray.shape
     rows, columns = _resize_matrix(height, size), _resize_matrix(width, size).T
-    small = (rows @ gray_images(images) @ columns).reshape(len(images), -1)
+    return (rows @ gray @ columns).reshape(len(gray), -1)
+
+
+def normalized_thumbnails(small: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Thumbnails (:func:`gray_thumbnails`) centred and scaled to unit length, one row
+    per image (a flat image gives a row of zeros), and each thumbnail's mean."""
+    small = np.asarray(small, dtype=np.float32).copy()
     means = small.mean(axis=1)
     small -= means[:, None]
     norms = np.linalg.norm(small, axis=1, keepdims=True)
     return np.divide(small, norms, out=np.zeros_like(small), where=norms > 1e-6), means
+
+
+def thumbnails(images: np.ndarray, size: int = THUMBNAIL_SIDE) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`normalized_thumbnails` of ``[N, H, W, C]`` images."""
+    return normalized_thumbnails(gray_thumbnails(gray_images(images), size))
 
 
 def _bands(max_distance: int) -> list[tuple[int, int]]:

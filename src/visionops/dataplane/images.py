@@ -1,0 +1,261 @@
+"""One image in, one stored record and one index row out: decode, orient, convert,
+resize, encode, hash and profile.
+
+This is the per-image work of ingestion, run in worker processes (or Ray tasks), so it
+imports neither TensorFlow nor Kedro. Every figure of a row is computed from that
+image alone, exactly (pixel statistics come from integer histograms), so a row does not
+depend on which other images shared its batch: ingestion gives the same bytes in one
+process, in a pool, on Ray, and when it reuses cached rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from visionops.errors import ConfigError, SourceError
+from visionops.sources.image_file import CHANNEL_MODES, MAX_IMAGE_PIXELS, decode_file
+from visionops.dataplane.similarity import (
+    gray_images,
+    gray_thumbnails,
+    hash_hex,
+    hashes_from_gray,
+)
+
+# Bumped whenever what a row or a record holds changes: cached rows of another
+# version are not reused.
+PROCESSING_VERSION = 1
+JPEG_QUALITY = 95
+STAT_COLUMNS = ("min", "max", "mean", "std", "saturated_share", "finite")
+
+
+def stat_columns(channels: int) -> list[str]:
+    """The pixel statistics columns of an index row for ``channels`` channels."""
+    per_channel = [f"{kind}_c{channel}" for channel in range(channels) for kind in ("mean", "std")]
+    return [*STAT_COLUMNS, *per_channel]
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    """How every image is stored: its size and channels.
+
+    Attributes:
+        image_size: ``(height, width)`` to resize to, or None to keep each size.
+        channels: 1 (grayscale) or 3 (RGB).
+        max_pixels: Files declaring more pixels are refused before decoding.
+    """
+
+    image_size: tuple[int, int] | None = (32, 32)
+    channels: int = 3
+    max_pixels: int = MAX_IMAGE_PIXELS
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> IngestSettings:
+        """From the ``ingestion`` parameters.
+
+        Raises:
+            ConfigError: ``image_size`` or ``channels`` is invalid.
+        """
+        channels = params.get("channels", 3)
+        if channels not in CHANNEL_MODES:
+            raise ConfigError(f"ingestion.channels must be 1 or 3; got {channels!r}")
+        size = params.get("image_size", [32, 32])
+        if size is not None and not (
+            isinstance(size, (list, tuple))
+            and len(size) == 2
+            and all(
+                isinstance(side, int) and not isinstance(side, bool) and side >= 1 for side in size
+            )
+        ):
+            raise ConfigError(
+                "ingestion.image_size must be [height, width] in whole pixels, or null; "
+                f"got {size!r}"
+            )
+        return cls(None if size is None else (int(size[0]), int(size[1])), int(channels))
+
+    def digest(self) -> str:
+        """What a cached row was made with: these settings and :data:`PROCESSING_VERSION`."""
+        key = json.dumps([PROCESSING_VERSION, self.image_size, self.channels, self.max_pixels])
+        return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+@dataclass
+class Processed:
+    """One image, processed.
+
+    Attributes:
+        image: The stored image's bytes (empty when unreadable).
+        encoding: ``png``, ``jpeg`` or ``raw`` (see :func:`encode_pixels`).
+        row: The index row's image columns: hashes, sizes, format, readability, and
+            the pixel statistics (None when unreadable).
+        histogram: ``[channels, 256]`` counts of each uint8 value, or None.
+        thumbnail: The 16x16 gray thumbnail (float16, 256 values), or None.
+    """
+
+    image: bytes
+    encoding: str
+    row: dict[str, Any]
+    histogram: np.ndarray | None
+    thumbnail: np.ndarray | None
+
+
+def encode_pixels(pixels: np.ndarray, lossy: bool) -> tuple[bytes, str]:
+    """Encodes ``[H, W, C]`` pixels for a shard: JPEG (quality 95) when the source was
+    lossy, PNG (lossless) for uint8 otherwise, and the raw tensor bytes (any dtype)
+    when neither format holds them."""
+    channels = pixels.shape[2]
+    if pixels.dtype == np.uint8 and channels in (1, 3):
+        image = Image.fromarray(pixels[..., 0] if channels == 1 else pixels)
+        stream = io.BytesIO()
+        if lossy:
+            image.save(stream, format="JPEG", quality=JPEG_QUALITY)
+            return stream.getvalue(), "jpeg"
+        image.save(stream, format="PNG", compress_level=6)
+        return stream.getvalue(), "png"
+    return np.ascontiguousarray(pixels).tobytes(), "raw"
+
+
+def decode_stored(
+    image: bytes, encoding: str, shape: tuple[int, int, int], dtype: str
+) -> np.ndarray:
+    """The pixels of a stored image (see :func:`encode_pixels`)."""
+    if encoding == "raw":
+        return np.frombuffer(image, dtype=np.dtype(dtype)).reshape(shape)
+    with Image.open(io.BytesIO(image)) as opened:
+        array = np.asarray(opened, dtype=np.uint8)
+    return array.reshape(array.shape[0], array.shape[1], -1)
+
+
+def content_sha256(pixels: np.ndarray) -> str:
+    """sha256 of the pixels' shape, dtype and bytes (see
+    :func:`visionops.dataplane.similarity.content_hashes`)."""
+    header = f"{pixels.shape}{pixels.dtype.str}".encode()
+    return hashlib.sha256(header + np.ascontiguousarray(pixels).tobytes()).hexdigest()
+
+
+def _uint8_statistics(pixels: np.ndarray) -> tuple[dict[str, Any], np.ndarray]:
+    """Exact statistics of uint8 pixels, from their per-channel histogram."""
+    channels = pixels.shape[2]
+    flat = pixels.reshape(-1, channels)
+    offsets = (np.arange(channels, dtype=np.intp) * 256)[None, :]
+    histogram = np.bincount((flat + offsets).ravel(), minlength=256 * channels).reshape(
+        channels, 256
+    )
+    values = np.arange(256, dtype=np.int64)
+    count = histogram.sum(axis=1)
+    sums = histogram @ values
+    squares = histogram @ (values * values)
+    total, total_sum, total_squares = int(count.sum()), int(sums.sum()), int(squares.sum())
+    present = np.flatnonzero(histogram.sum(axis=0))
+    mean = total_sum / total
+    stats: dict[str, Any] = {
+        "min": float(present[0]),
+        "max": float(present[-1]),
+        "mean": mean,
+        "std": float(np.sqrt(max(total_squares / total - mean * mean, 0.0))),
+        "saturated_share": float(histogram[:, 0].sum() + histogram[:, 255].sum()) / total,
+        "finite": True,
+    }
+    for channel in range(channels):
+        channel_mean = int(sums[channel]) / int(count[channel])
+        variance = int(squares[channel]) / int(count[channel]) - channel_mean * channel_mean
+        stats[f"mean_c{channel}"] = channel_mean
+        stats[f"std_c{channel}"] = float(np.sqrt(max(variance, 0.0)))
+    return stats, histogram
+
+
+def _any_statistics(pixels: np.ndarray) -> dict[str, Any]:
+    """Statistics of pixels of any dtype; non-finite values are left out and flagged."""
+    channels = pixels.shape[2]
+    values = pixels.reshape(-1, channels).astype(np.float64)
+    finite = np.isfinite(values)
+    kept = np.where(finite, values, np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        stats: dict[str, Any] = {
+            "min": float(np.nanmin(kept)) if finite.any() else float("nan"),
+            "max": float(np.nanmax(kept)) if finite.any() else float("nan"),
+            "mean": float(np.nanmean(kept)),
+            "std": float(np.nanstd(kept)),
+            "saturated_share": float(np.mean((kept <= 0) | (kept >= 255))),
+            "finite": bool(finite.all()),
+        }
+        for channel in range(channels):
+            stats[f"mean_c{channel}"] = float(np.nanmean(kept[:, channel]))
+            stats[f"std_c{channel}"] = float(np.nanstd(kept[:, channel]))
+    return stats
+
+
+def describe_pixels(pixels: np.ndarray) -> tuple[dict[str, Any], np.ndarray | None, np.ndarray]:
+    """The index columns, histogram and thumbnail that follow from stored pixels."""
+    if pixels.dtype == np.uint8:
+        stats, histogram = _uint8_statistics(pixels)
+    else:
+        stats, histogram = _any_statistics(pixels), None
+    gray = gray_images(pixels[np.newaxis])
+    row = {
+        "height": int(pixels.shape[0]),
+        "width": int(pixels.shape[1]),
+        "channels": int(pixels.shape[2]),
+        "dtype": str(pixels.dtype),
+        "sha256": content_sha256(pixels),
+        "phash": str(hash_hex(hashes_from_gray(gray))[0]),
+        **stats,
+    }
+    thumbnail = gray_thumbnails(gray)[0].astype(np.float16)
+    return row, histogram, thumbnail
+
+
+def unreadable(error: str, source: dict[str, Any] | None = None) -> Processed:
+    """The row of a file that cannot be read: its error and no pixels."""
+    row = {"readable": False, "read_error": error, **(source or {})}
+    return Processed(b"", "", row, None, None)
+
+
+def process_file(path: Path, settings: IngestSettings, data: bytes | None = None) -> Processed:
+    """Decodes, orients, converts, resizes, encodes and profiles one image file.
+
+    A file that cannot be decoded does not raise: it becomes an unreadable row with
+    its error, for the validation stage to judge (fail, or quarantine).
+    """
+    data = path.read_bytes() if data is None else data
+    try:
+        pixels, source, unchanged = decode_file(
+            data, settings.image_size, settings.channels, settings.max_pixels
+        )
+    except SourceError as error:
+        return unreadable(f"cannot decode image: {error}")
+    lossy = source["source_format"] == "JPEG"
+    if lossy and unchanged:
+        image, encoding = data, "jpeg"
+    else:
+        image, encoding = encode_pixels(pixels, lossy)
+        if encoding == "jpeg":
+            # Profile what training will read: the re-encoded image, decoded.
+            pixels = decode_stored(image, encoding, pixels.shape, "uint8")
+    row, histogram, thumbnail = describe_pixels(pixels)
+    row.update(source, readable=True, read_error="")
+    return Processed(image, encoding, row, histogram, thumbnail)
+
+
+def process_pixels(pixels: np.ndarray) -> Processed:
+    """Encodes (losslessly) and profiles one image of an array source."""
+    image, encoding = encode_pixels(pixels, lossy=False)
+    row, histogram, thumbnail = describe_pixels(pixels)
+    row.update(
+        source_format="array",
+        source_height=int(pixels.shape[0]),
+        source_width=int(pixels.shape[1]),
+        source_channels=int(pixels.shape[2]),
+        readable=True,
+        read_error="",
+    )
+    return Processed(image, encoding, row, histogram, thumbnail)

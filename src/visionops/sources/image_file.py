@@ -1,0 +1,121 @@
+"""Decoding one image file as visionops stores it: any format Pillow reads (JPEG, PNG,
+WebP, BMP, GIF's first frame, TIFF), EXIF orientation applied, any mode converted to
+the configured channels, resized."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from visionops.errors import SourceError
+from visionops.image_header import DeclaredSize, declared_size, describe_excess
+
+# Every format Pillow decodes that a photo collection holds; GIF gives its first frame.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+# Pillow's own threshold for a decompression bomb (about 89 million pixels, a 0.25 GiB
+# RGBA image); a camera's photos stay well under it.
+MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS
+CHANNEL_MODES = {1: "L", 3: "RGB"}
+_SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+# EXIF orientations that swap width and height.
+_TRANSPOSED = (5, 6, 7, 8)
+
+
+def _refuse_if_too_large(size: DeclaredSize | None, limit: int) -> None:
+    if size is not None and size.pixels > limit:
+        raise Image.DecompressionBombError(describe_excess(size, limit))
+
+
+def _to_mode(image: Image.Image, channels: int) -> Image.Image:
+    """Converts any Pillow mode to L or RGB: palette and alpha over their colours,
+    CMYK to RGB, and 16-bit gray scaled (not clipped) to 8 bits."""
+    if image.mode in _SIXTEEN_BIT_MODES:
+        wide = np.asarray(image, dtype=np.uint32)
+        scale = 65535 if image.mode != "I" or wide.max(initial=0) > 255 else 255
+        image = Image.fromarray((wide * 255 // max(scale, 1)).clip(0, 255).astype(np.uint8), "L")
+    if image.mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    if image.mode in ("LA", "PA", "RGBA", "La", "RGBa"):
+        # Transparent parts become white, as a viewer shows them on a page.
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, rgba)
+    return (
+        image if image.mode == CHANNEL_MODES[channels] else image.convert(CHANNEL_MODES[channels])
+    )
+
+
+def decode_file(
+    data: bytes,
+    image_size: tuple[int, int] | None,
+    channels: int,
+    max_pixels: int = MAX_IMAGE_PIXELS,
+) -> tuple[np.ndarray, dict[str, Any], bool]:
+    """Decodes an image file's bytes to uint8 ``[H, W, C]`` pixels as stored.
+
+    Returns:
+        The pixels; the source's true format, height, width and channels (after EXIF
+        orientation); and whether the pixels are exactly the file's own decoding (no
+        orientation, conversion or resize), so that a JPEG can be kept as it is.
+
+    Raises:
+        SourceError: The file is truncated, corrupt, not an image, or too large.
+    """
+    try:
+        _refuse_if_too_large(declared_size(data), max_pixels)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                _refuse_if_too_large(DeclaredSize(image.format or "image", *image.size), max_pixels)
+                source_format = image.format or "unknown"
+                orientation = image.getexif().get(0x0112, 1)
+                bands = len(image.getbands())
+                original_size = image.size
+                if image_size is not None and source_format == "JPEG":
+                    height, width = image_size
+                    wanted = (height, width) if orientation in _TRANSPOSED else (width, height)
+                    # Decodes at a reduced scale (DCT scaling) when the photo is at
+                    # least twice the target size: far faster, and then resized anyway.
+                    image.draft(image.mode, wanted)
+                image.load()
+                unchanged = image.size == original_size and orientation == 1
+                oriented = ImageOps.exif_transpose(image) if orientation != 1 else image
+                width, height = oriented.size
+                if image.mode == "P" and "transparency" in image.info:
+                    bands = 4
+                converted = _to_mode(oriented, channels)
+                unchanged = unchanged and converted is oriented
+    except UnidentifiedImageError as error:
+        # Pillow's message names an in-memory buffer; say what it means instead.
+        raise SourceError(
+            "cannot identify image file: not an image in a format Pillow reads"
+        ) from error
+    except (
+        Image.DecompressionBombError,
+        Image.DecompressionBombWarning,
+        OSError,
+        SyntaxError,
+        ValueError,
+        EOFError,
+    ) as error:
+        raise SourceError(str(error)) from error
+    if image_size is not None and converted.size != (
+        image_size[1],
+        image_size[0],
+    ):
+        converted = converted.resize((image_size[1], image_size[0]), Image.Resampling.BILINEAR)
+        unchanged = False
+    pixels = np.asarray(converted, dtype=np.uint8).reshape(
+        converted.size[1], converted.size[0], channels
+    )
+    source = {
+        "source_format": source_format,
+        "source_height": int(height),
+        "source_width": int(width),
+        "source_channels": int(bands),
+    }
+    return pixels, source, unchanged
