@@ -255,3 +255,37 @@ def near_duplicate_groups(
     """
     pairs = near_duplicate_pairs(images, hashes, max_hash_distance, min_correlation, candidates)
     return group_pairs(len(images), pairs)
+
+
+def hashes_from_hex(phashes: np.ndarray) -> np.ndarray:
+    """Perceptual hashes from their hex strings (the index's ``phash`` column)."""
+    return np.asarray([int(value, 16) for value in phashes], dtype=np.uint64)
+
+
+def thumbnail_pairs(
+    hashes: np.ndarray,
+    thumbnails: np.ndarray,
+    max_hash_distance: int = 6,
+    min_correlation: float = 0.98,
+    candidates: np.ndarray | None = None,
+) -> np.ndarray:
+    """:func:`near_duplicate_pairs` from stored hashes and raw thumbnails (a dataset's
+    index and ``thumbnails.npy``) instead of images: only the thumbnails of candidate
+    pairs are read, so a memory-mapped ``thumbnails`` stays on disk.
+
+    Returns:
+        ``[P, 2]`` sorted index pairs ``i < j``.
+    """
+    considered = np.arange(len(hashes)) if candidates is None else np.flatnonzero(candidates)
+    pairs = considered[_hash_candidates(hashes[considered], max_hash_distance)]
+    if len(pairs) == 0:
+        return pairs.reshape(0, 2)
+    involved, position = np.unique(pairs, return_inverse=True)
+    position = position.reshape(pairs.shape)
+    small, means = normalized_thumbnails(np.asarray(thumbnails[involved], dtype=np.float32))
+    flat = ~small.any(axis=1)
+    correlation = np.einsum("ij,ij->i", small[position[:, 0]], small[position[:, 1]])
+    both_flat = flat[position[:, 0]] & flat[position[:, 1]]
+    alike = np.isclose(means[position[:, 0]], means[position[:, 1]], rtol=0.01, atol=1e-6)
+    correlation[both_flat] = np.where(alike[both_flat], 1.0, 0.0)
+    return pairs[correlation >= min_correlation]
