@@ -43,9 +43,8 @@ class SourceDatasetHook:
         path = params.get("path")
         if path and not Path(path).is_absolute():
             path = str(self._project_path / path)
-        options = {key: params[key] for key in ("image_size", "channels") if key in params}
         catalog[SOURCE_DATASET] = ImageSourceDataset(
-            source=params.get("source", "digits"), path=path, options=options
+            source=params.get("source", "digits"), path=path
         )
 
 
