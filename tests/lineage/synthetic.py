@@ -16,10 +16,10 @@ from registering import register_version
 from visionops.registry.layout import LINEAGE_FILE
 
 ACTOR = "auditor-test@ci"
-RAW = "data/02_intermediate/raw_dataset.npz"
-VALIDATED = "data/03_primary/validated_dataset.npz"
-SPLITS = ("data/05_model_input/train.npz", "data/05_model_input/val.npz")
-TEST_SPLIT = "data/05_model_input/test.npz"
+RAW = "data/02_intermediate/raw_dataset"
+VALIDATED = "data/03_primary/validated.json"
+SPLITS = ("data/05_model_input/train", "data/05_model_input/val")
+TEST_SPLIT = "data/05_model_input/test"
 MODEL_FILE = "data/06_models/model.keras"
 METRICS = "data/08_reporting/metrics.json"
 SOURCE = "data/01_raw/digits.npz"
@@ -39,9 +39,12 @@ def record(seed: str, raw_md5: str | None = None, **changes: Any) -> dict[str, A
         raw_md5: The raw dataset's md5 (default: derived from ``seed``).
         changes: Top-level fields to replace.
     """
-    raw = raw_md5 or md5_of(f"{seed}:raw")
-    train, val = (md5_of(f"{seed}:{path}") for path in SPLITS)
-    test, model, metrics = (md5_of(f"{seed}:{p}") for p in (TEST_SPLIT, MODEL_FILE, METRICS))
+    # Dataset versions are folders: DVC's md5 of a folder ends in ".dir".
+    raw = raw_md5 or md5_of(f"{seed}:raw") + ".dir"
+    train, val = (md5_of(f"{seed}:{path}") + ".dir" for path in SPLITS)
+    test = md5_of(f"{seed}:{TEST_SPLIT}") + ".dir"
+    validated = md5_of(f"{seed}:{VALIDATED}")
+    model, metrics = (md5_of(f"{seed}:{p}") for p in (MODEL_FILE, METRICS))
     params = {"ingestion.source": "npz", "ingestion.path": SOURCE}
     stages = {
         "ingestion": {
@@ -49,9 +52,9 @@ def record(seed: str, raw_md5: str | None = None, **changes: Any) -> dict[str, A
             "outs": {RAW: raw, "data/08_reporting/ingestion.json": md5_of(f"{seed}:ij")},
             "params": {"params.yaml": params},
         },
-        "data_validation": {"deps": {RAW: raw}, "outs": {VALIDATED: raw}, "params": {}},
+        "data_validation": {"deps": {RAW: raw}, "outs": {VALIDATED: validated}, "params": {}},
         "data_processing": {
-            "deps": {VALIDATED: raw},
+            "deps": {RAW: raw, VALIDATED: validated},
             "outs": {SPLITS[0]: train, SPLITS[1]: val, TEST_SPLIT: test},
             "params": {"params.yaml": {"data_processing.seed": 42}},
         },

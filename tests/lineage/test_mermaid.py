@@ -60,7 +60,7 @@ def test_the_graph_runs_from_the_raw_data_through_every_stage_to_the_version(
         assert f"stage_{stage}" in reachable(edges, "source")
     assert "model" in reachable(edges, "source")
     assert '"digits:1"' in nodes["model"]
-    raw = next(n for n, label in nodes.items() if "raw_dataset.npz" in label)
+    raw = next(n for n, label in nodes.items() if "raw_dataset" in label)
     assert md5_of("one:raw")[:8] in nodes[raw]
     assert ("stage_ingestion", raw) in edges
     assert (raw, "stage_data_validation") in edges

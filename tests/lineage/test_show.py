@@ -53,7 +53,9 @@ def test_json_holds_every_field(registry: Path, capsys: pytest.CaptureFixture[st
     info = json.loads(_show(capsys, f"{MODEL}:1", "--registry", str(registry), "--json"))
     assert info["data"]["source"] == "npz"
     assert info["data"]["input_md5"] == md5_of("one:source")
-    assert {"stage": "ingestion", "path": RAW, "md5": md5_of("one:raw")} in info["data"]["datasets"]
+    assert {"stage": "ingestion", "path": RAW, "md5": md5_of("one:raw") + ".dir"} in info["data"][
+        "datasets"
+    ]
     assert info["validation"]["images"] == 1797
     assert info["parameters"]["training.epochs"] == 40
     assert info["code"]["dirty"] is False

@@ -107,10 +107,7 @@ def test_the_command_prints_json_for_machines(
     found = {(v["model"], v["version"]): v for v in report["versions"]}
     assert set(found) == {("a", 1), ("a", 3), ("b", 1)}
     assert found["a", 1]["ever_production"] and not found["a", 1]["in_production"]
-    assert {m["path"] for m in found["b", 1]["matches"]} == {
-        RAW,
-        "data/03_primary/validated_dataset.npz",
-    }
+    assert {m["path"] for m in found["b", 1]["matches"]} == {RAW}
 
 
 def test_neither_a_path_nor_a_hash_is_a_clear_error(
@@ -120,3 +117,24 @@ def test_neither_a_path_nor_a_hash_is_a_clear_error(
         main(["lineage", "trace", "no/such/file.npz", "--registry", str(two_models)])
     assert exit_info.value.code == 1
     assert "neither a file or folder" in capsys.readouterr().err
+
+
+def test_records_written_before_the_sharded_data_plane_still_trace(tmp_path: Path) -> None:
+    """A version registered when datasets were single NPZ files keeps its record as it
+    was: tracing its raw dataset's md5 still finds it, beside newer versions."""
+    old = record("old", SHARED)
+    renamed = {
+        RAW: "data/02_intermediate/raw_dataset.npz",
+        "data/03_primary/validated.json": "data/03_primary/validated_dataset.npz",
+    }
+    for stage in old["stages"].values():
+        for side in ("deps", "outs"):
+            stage[side] = {
+                renamed.get(path, path): md5 for path, md5 in stage.get(side, {}).items()
+            }
+    root = tmp_path / "registry"
+    add_version(root, "a", 1, old, labels=("production",))
+    add_version(root, "a", 2, record("new", SHARED))
+    found = trace(root, parse_query(SHARED, tmp_path))
+    paths = {use.version: {match["path"] for match in use.matches} for use in found}
+    assert paths == {1: {"data/02_intermediate/raw_dataset.npz"}, 2: {RAW}}
