@@ -16,6 +16,7 @@ import pytest
 from sklearn.datasets import load_digits
 
 from e2e.conftest import project_env
+from visionops.dataplane.reader import ShardedDataset
 from visionops.registry.signature_names import UINT8_SIGNATURE
 
 from .conftest import (
@@ -35,7 +36,7 @@ pytestmark = [pytest.mark.container, pytest.mark.slow]
 
 METRICS = Path("data/08_reporting/metrics.json")
 TRAINING = Path("data/07_model_output/training_metadata.json")
-VALIDATED = Path("data/03_primary/validated_dataset.npz")
+VALIDATED = Path("data/03_primary/validated.json")
 
 
 @pytest.fixture(scope="module")
@@ -97,8 +98,8 @@ def test_served_model_predicts_over_http(image: str, container_project: Path, co
     assert status == "healthy", docker("logs", container_name).stderr[-3000:]
     port = docker("port", container_name, "8501").stdout.split(":")[-1].strip()
 
-    with np.load(container_project / "data/05_model_input/test.npz") as split:
-        images, labels = split["images"][:32], split["labels"][:32]
+    split = ShardedDataset(container_project / "data/05_model_input/test")
+    images, labels = split.read_images(range(32)), split.labels[:32]
     reply = post_json(
         f"http://127.0.0.1:{port}/v1/models/classifier:predict",
         {"signature_name": UINT8_SIGNATURE, "instances": images.tolist()},

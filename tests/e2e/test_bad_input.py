@@ -72,13 +72,13 @@ def _malicious_cifar(root: Path) -> tuple[str, Path, Path]:
 CASES: dict[str, tuple[Callable[[Path], tuple[str, Path, Path]], str]] = {
     "missing path": (_missing, "does not exist"),
     "empty folder": (_empty_folder, "has no class folders"),
-    "class folder with no images": (_class_without_images, "holds no PNG or JPEG image"),
+    "class folder with no images": (_class_without_images, "holds no image"),
     "npz without labels": (_npz_without_labels, "has no array 'labels'"),
     "pickle that runs code": (_malicious_cifar, "refusing to load global builtins.exec"),
 }
 
 
-VALIDATED = "data/03_primary/validated_dataset.npz"
+VALIDATED = "data/03_primary/validated.json"
 
 
 def _state(project: Path, skip: frozenset[str] = frozenset()) -> dict[str, str]:

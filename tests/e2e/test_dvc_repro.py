@@ -81,12 +81,17 @@ def test_a_forced_rerun_trains_the_same_bytes_and_registers_nothing_new(
 
 def test_push_then_pull_restores_a_deleted_output(reproduced: Path) -> None:
     run(reproduced, "dvc", "push")
-    raw = reproduced / "data/02_intermediate/raw_dataset.npz"
-    content = raw.read_bytes()
-    raw.unlink()
+    raw = reproduced / "data/02_intermediate/raw_dataset"
+    content = {
+        path.relative_to(raw): path.read_bytes() for path in raw.rglob("*") if path.is_file()
+    }
+    shutil.rmtree(raw)
     shutil.rmtree(reproduced / ".dvc/cache")  # so the remote is what the pull reads
     run(reproduced, "dvc", "pull", "--force")
-    assert raw.read_bytes() == content
+    restored = {
+        path.relative_to(raw): path.read_bytes() for path in raw.rglob("*") if path.is_file()
+    }
+    assert restored == content
 
 
 def test_an_evaluation_parameter_reruns_only_evaluation_and_deployment(reproduced: Path) -> None:
