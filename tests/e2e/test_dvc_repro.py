@@ -79,6 +79,12 @@ def test_a_forced_rerun_trains_the_same_bytes_and_registers_nothing_new(
     assert validation["drift"]["reference"] == "registry:classifier/1"
 
 
+def _files(folder: Path) -> dict[Path, bytes]:
+    return {
+        path.relative_to(folder): path.read_bytes() for path in folder.rglob("*") if path.is_file()
+    }
+
+
 def test_push_then_pull_restores_a_deleted_output(reproduced: Path) -> None:
     run(reproduced, "dvc", "push")
     raw = reproduced / "data/02_intermediate/raw_dataset"
