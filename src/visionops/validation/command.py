@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from visionops.config import load_config
+from visionops.dataplane.ingest import make_job
+from visionops.dataplane.reader import ShardedDataset
 from visionops.errors import ConfigError
-from visionops.image_dataset import ImageDataset
-from visionops.sources import read_source
-from visionops.validation.drift import distribution_profile
+from visionops.sources import open_source
+from visionops.validation.drift import dataset_profile
 from visionops.validation.gate import format_report, task_advice, validate_dataset, value_range
 from visionops.validation.infer import infer_suites
-from visionops.validation.profile import profile_images
+from visionops.validation.profile import profile_dataset
 from visionops.validation.reference import load_reference
 
 SUITE_NAMES = ("images", "dataset", "classes")
@@ -42,20 +44,31 @@ def reference_location(catalog: dict[str, Any], project_dir: Path) -> tuple[Path
     )
 
 
-def _read(
-    project_dir: Path, ingestion: dict[str, Any], source: str | None, path: str | None
-) -> tuple[ImageDataset, str]:
+def _ingest(
+    project_dir: Path,
+    ingestion: dict[str, Any],
+    source: str | None,
+    path: str | None,
+    target: Path,
+) -> tuple[ShardedDataset, str]:
+    """Ingests the source into ``target`` with the ``ingestion`` parameters, as the
+    pipeline's ingestion stage would; returns the dataset and how to name it."""
     source = source or ingestion.get("source", "digits")
     path = path if path is not None else ingestion.get("path")
     if path and not Path(path).is_absolute():
         path = str(project_dir / path)
-    options = {key: ingestion[key] for key in ("image_size", "channels") if key in ingestion}
     described = source if source == "digits" else f"{source} {path}"
-    return read_source(source, path, options), described
+    params = {**ingestion, "source": source, "path": path}
+    make_job(open_source(source, path), params).write(target)
+    return ShardedDataset(target), described
 
 
 def init_suites(
-    project_dir: Path, dataset: ImageDataset, described: str, params: dict[str, Any], force: bool
+    project_dir: Path,
+    dataset: ShardedDataset,
+    described: str,
+    params: dict[str, Any],
+    force: bool,
 ) -> list[Path]:
     """Writes the inferred suites and the pinned drift reference; returns their paths.
 
@@ -63,17 +76,13 @@ def init_suites(
         ConfigError: A target exists with other content and ``force`` is not set.
     """
     span = value_range(params)
-    profile = profile_images(
-        dataset, value_range=span, near_duplicates=params.get("near_duplicates")
-    )
+    profile = profile_dataset(dataset, near_duplicates=params.get("near_duplicates"))
     suites = infer_suites(profile, dataset, described)
-    readable = dataset.subset(dataset.readable.nonzero()[0])
-    reference = distribution_profile(
-        readable.images,
-        readable.labels,
-        dataset.class_names,
+    reference = dataset_profile(
+        dataset,
         value_range=span,
         bins=int(params.get("drift", {}).get("bins", 32)),
+        chunk_size=int(params.get("chunk_size", 4096)),
     )
     catalog = load_config(project_dir, "catalog")
     contents = {
@@ -103,10 +112,33 @@ def validate_command(
     force: bool,
     as_json: bool,
 ) -> int:
-    """Runs ``visionops validate``; returns the exit status (1 when validation fails)."""
+    """Runs ``visionops validate``; returns the exit status (1 when validation fails).
+
+    The source is ingested into a temporary dataset version (removed afterwards) with
+    the project's ``ingestion`` parameters, and that version is validated.
+    """
     parameters = load_config(project_dir, "parameters")
+    with tempfile.TemporaryDirectory(prefix="visionops-validate-") as folder:
+        dataset, described = _ingest(
+            project_dir,
+            parameters.get("ingestion", {}),
+            source,
+            path,
+            Path(folder) / "dataset",
+        )
+        return _validate(project_dir, parameters, dataset, described, init_suite, force, as_json)
+
+
+def _validate(
+    project_dir: Path,
+    parameters: dict[str, Any],
+    dataset: ShardedDataset,
+    described: str,
+    init_suite: bool,
+    force: bool,
+    as_json: bool,
+) -> int:
     params = parameters["data_validation"]
-    dataset, described = _read(project_dir, parameters.get("ingestion", {}), source, path)
     if init_suite:
         written = init_suites(project_dir, dataset, described, params, force)
         print(f"inferred from {described} ({len(dataset)} images):")

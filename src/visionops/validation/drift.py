@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from visionops.dataplane.reader import ShardedDataset
 from visionops.errors import ConfigError
 
 DRIFT_ACTIONS = ("warn", "fail")
@@ -96,6 +97,81 @@ def distribution_profile(
         "format": PROFILE_FORMAT,
         "images": len(images),
         "image_shape": [int(size) for size in images.shape[1:]],
+        "class_names": [str(name) for name in class_names],
+        "class_counts": np.bincount(known, minlength=len(class_names)).tolist(),
+        "value_range": [low, high],
+        "bins": bins,
+        "channel_histograms": histograms.tolist(),
+    }
+
+
+def rebin_value_counts(counts: np.ndarray, low: float, high: float, bins: int) -> np.ndarray:
+    """``[channels, 256]`` counts of each uint8 value, added up into ``bins`` bins over
+    ``[low, high]`` per channel, exactly as :func:`distribution_profile` bins uint8
+    pixels (values outside the range in the edge bins)."""
+    table = _bin_indices(np.arange(256), low, high, bins)
+    one_hot = np.zeros((256, bins), dtype=np.int64)
+    one_hot[np.arange(256), table] = 1
+    return np.asarray(counts, dtype=np.int64).reshape(-1, 256) @ one_hot
+
+
+def dataset_profile(
+    dataset: ShardedDataset,
+    value_range: tuple[float, float],
+    bins: int = 32,
+    chunk_size: int = 8192,
+) -> dict[str, Any]:
+    """The :func:`distribution_profile` of a dataset version's readable images.
+
+    Reads no image when the version holds its uint8 value counts
+    (``dataset.json``'s ``histograms``); otherwise (pixels of another dtype) streams
+    the readable images of the dataset's image shape ``chunk_size`` at a time.
+
+    Args:
+        dataset: The dataset version.
+        value_range: The lowest and highest pixel value the histograms cover.
+        bins: Histogram bins per channel.
+        chunk_size: Images decoded at a time when streaming, which bounds memory.
+
+    Returns:
+        A JSON-ready dict with the keys of :data:`PROFILE_KEYS`.
+
+    Raises:
+        ValueError: An argument is out of range.
+    """
+    low, high = float(value_range[0]), float(value_range[1])
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+        raise ValueError(f"value_range must be two finite numbers, low < high; got {value_range}")
+    if bins < 1 or chunk_size < 1:
+        raise ValueError(f"bins and chunk_size must be positive; got {bins} and {chunk_size}")
+    index = dataset.read_index(["label", "readable"]) if len(dataset) else None
+    readable = (
+        index["readable"].fillna(False).to_numpy(dtype=bool)
+        if index is not None
+        else np.zeros(0, bool)
+    )
+    labels = index["label"].to_numpy(dtype=np.int64)[readable] if index is not None else readable
+    shape = dataset.image_shape
+    if dataset.meta.histograms is not None:
+        histograms = rebin_value_counts(np.asarray(dataset.meta.histograms), low, high, bins)
+    else:
+        histograms = np.zeros((shape[2], bins), dtype=np.int64)
+        sides = dataset.read_index(["height", "width", "channels"]) if len(dataset) else None
+        same_shape = (
+            readable & (sides.to_numpy(dtype=float) == np.asarray(shape)).all(axis=1)
+            if sides is not None
+            else readable
+        )
+        for _, chunk in dataset.iter_chunks(chunk_size, np.flatnonzero(same_shape)):
+            pixels = chunk.images.reshape(-1, shape[2])
+            for channel in range(shape[2]):
+                histograms[channel] += _channel_histogram(pixels[:, channel], low, high, bins)
+    class_names = dataset.class_names
+    known = labels[(labels >= 0) & (labels < len(class_names))]
+    return {
+        "format": PROFILE_FORMAT,
+        "images": int(readable.sum()),
+        "image_shape": [int(size) for size in shape],
         "class_names": [str(name) for name in class_names],
         "class_counts": np.bincount(known, minlength=len(class_names)).tolist(),
         "value_range": [low, high],

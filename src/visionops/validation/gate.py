@@ -3,27 +3,32 @@
 :func:`validate_dataset` is what the data validation stage and ``visionops validate``
 both run. It never raises for bad data: it returns a report whose ``success`` says
 whether the data may go on, and :func:`format_report` turns a failed report into the
-one screen a user reads.
+one screen a user reads. Data that passed goes on as :func:`validated_manifest`: the
+hash of the index validated and the rows set aside.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from visionops.dataplane.layout import INDEX_FILE
+from visionops.dataplane.reader import ShardedDataset
 from visionops.errors import ConfigError
-from visionops.image_dataset import ImageDataset
 from visionops.task import new_model_advice, task_difference
-from visionops.validation.drift import compare_profiles, distribution_profile, format_drift
+from visionops.validation.drift import compare_profiles, dataset_profile, format_drift
 from visionops.validation.expectations import run_suites
-from visionops.validation.profile import profile_images
+from visionops.validation.profile import profile_dataset
 
 ON_INVALID = ("fail", "quarantine")
 DRIFT_REFERENCES = ("auto", "pinned", "none")
 ID_COLUMNS = {"images": "source_id", "classes": "class_name", "split_images": "source_id"}
+MANIFEST_FORMAT = 1
 
 
 @dataclass(frozen=True)
@@ -33,7 +38,7 @@ class ValidationOutcome:
     Attributes:
         report: JSON-ready summary: success, each suite's expectations, drift, and
             the files set aside.
-        image_profile: One row per image (see :func:`profile_images`).
+        image_profile: One row per image (see :func:`profile_dataset`).
         data_profile: Class counts and intensity histograms: what later data is
             compared with when this data's model is in production.
         results: Great Expectations validation results, for Data Docs.
@@ -57,11 +62,16 @@ def value_range(params: dict[str, Any]) -> tuple[float, float]:
     return low, high
 
 
-def class_table(dataset: ImageDataset) -> pd.DataFrame:
+def class_table(dataset: ShardedDataset) -> pd.DataFrame:
     """One row per class: its id, name, readable image count, share, and share over an
     even share (``share_ratio``; 1.0 when perfectly balanced)."""
     classes = len(dataset.class_names)
-    labels = dataset.labels[dataset.readable]
+    index = dataset.index
+    labels = (
+        index["label"].to_numpy(dtype=np.int64)[index["readable"].fillna(False).to_numpy(bool)]
+        if len(index)
+        else np.zeros(0, dtype=np.int64)
+    )
     labels = labels[(labels >= 0) & (labels < classes)]
     counts = np.bincount(labels, minlength=classes)[:classes]
     shares = counts / max(counts.sum(), 1)
@@ -77,7 +87,7 @@ def class_table(dataset: ImageDataset) -> pd.DataFrame:
 
 
 def suite_parameters(
-    dataset: ImageDataset, profile: pd.DataFrame, params: dict[str, Any]
+    dataset: ShardedDataset, profile: pd.DataFrame, params: dict[str, Any]
 ) -> dict[str, Any]:
     """Values for the suites' ``$PARAMETER`` placeholders: the parameters' own, and
     the ones that follow from the data and from ``on_invalid``."""
@@ -159,15 +169,16 @@ def check_drift(
 
 
 def validate_dataset(
-    dataset: ImageDataset,
+    dataset: ShardedDataset,
     suites: list[dict[str, Any]],
     reference: dict[str, Any] | None,
     params: dict[str, Any],
 ) -> ValidationOutcome:
-    """Profiles ``dataset``, runs the expectation suites and the drift checks.
+    """Profiles ``dataset``, runs the expectation suites and the drift checks, all from
+    its index and stored histograms (see :func:`profile_dataset`, :func:`dataset_profile`).
 
     Args:
-        dataset: The raw dataset, unreadable files included.
+        dataset: The raw dataset version, unreadable files included.
         suites: Expectation suites in Great Expectations' JSON form, each naming the
             table it checks (``images`` or ``classes``) in ``meta.table``.
         reference: The drift reference (see :func:`check_drift`), or None.
@@ -177,18 +188,9 @@ def validate_dataset(
         The outcome; ``outcome.report["success"]`` is the verdict.
     """
     span = value_range(params)
-    profile = profile_images(
+    profile = profile_dataset(dataset, near_duplicates=params.get("near_duplicates"))
+    data_profile = dataset_profile(
         dataset,
-        value_range=span,
-        near_duplicates=params.get("near_duplicates"),
-        chunk_size=int(params.get("chunk_size", 4096)),
-    )
-    readable = dataset.readable
-    usable = dataset if readable.all() else dataset.subset(np.flatnonzero(readable))
-    data_profile = distribution_profile(
-        usable.images,
-        usable.labels,
-        dataset.class_names,
         value_range=span,
         bins=int(params.get("drift", {}).get("bins", 32)),
         chunk_size=int(params.get("chunk_size", 4096)),
@@ -219,6 +221,43 @@ def validate_dataset(
         "quarantined": quarantined,
     }
     return ValidationOutcome(report, profile, data_profile, results)
+
+
+def index_sha256(folder: Path) -> str:
+    """sha256 (hex) of the bytes of a dataset version's index: what a validated
+    manifest names, so a later stage can tell it reads the version that passed."""
+    digest = hashlib.sha256()
+    with (Path(folder) / INDEX_FILE).open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def validated_manifest(dataset: ShardedDataset, report: dict[str, Any]) -> dict[str, Any]:
+    """What passed validation: the JSON-ready manifest the next stage reads.
+
+    Args:
+        dataset: The dataset version validated.
+        report: Its validation report (``success`` true).
+
+    Returns:
+        ``{"format": 1, "index_sha256": hex, "images": rows kept, "excluded": sorted
+        source ids of the rows set aside (unreadable or quarantined)}``.
+    """
+    index = dataset.index
+    if len(index):
+        unreadable = ~index["readable"].fillna(False).to_numpy(dtype=bool)
+        excluded = set(index["source_id"].to_numpy(dtype=str)[unreadable].tolist())
+    else:
+        excluded = set()
+    excluded |= {str(item["file"]) for item in report.get("quarantined", [])}
+    kept = int((~index["source_id"].isin(excluded)).sum()) if len(index) else 0
+    return {
+        "format": MANIFEST_FORMAT,
+        "index_sha256": index_sha256(dataset.folder),
+        "images": kept,
+        "excluded": sorted(excluded),
+    }
 
 
 def task_advice(report: dict[str, Any], model_name: str, ingestion: dict[str, Any]) -> str | None:

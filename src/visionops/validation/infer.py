@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from visionops.dataplane.reader import ShardedDataset
 from visionops.validation.gate import class_table
 
 
@@ -28,12 +29,14 @@ def _expectation(kind: str, why: str, observed: str, **kwargs: Any) -> dict[str,
     return {"type": kind, "kwargs": kwargs, "meta": {"why": why, "observed": observed}}
 
 
-def infer_suites(profile: pd.DataFrame, dataset: Any, source: str) -> dict[str, dict[str, Any]]:
+def infer_suites(
+    profile: pd.DataFrame, dataset: ShardedDataset, source: str
+) -> dict[str, dict[str, Any]]:
     """Infers the ``images``, ``dataset`` and ``classes`` suites from a trusted dataset.
 
     Args:
-        profile: The dataset's image profile (see :func:`profile_images`).
-        dataset: The :class:`~visionops.image_dataset.ImageDataset` profiled.
+        profile: The dataset's image profile (see :func:`profile_dataset`).
+        dataset: The dataset version profiled.
         source: Where the data came from, recorded in each suite's notes.
 
     Returns:

@@ -2,30 +2,34 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from visionops.dataplane.reader import ShardedDataset
 from visionops.errors import DataValidationError
-from visionops.image_dataset import ImageDataset
 from visionops.task import DifferentTaskError
 from visionops.validation.data_docs import render_data_docs
 from visionops.validation.drift import plot_distributions
-from visionops.validation.gate import format_report, task_advice, validate_dataset
+from visionops.validation.gate import (
+    format_report,
+    task_advice,
+    validate_dataset,
+    validated_manifest,
+)
 
 
 def validate_images(
-    raw_dataset: ImageDataset,
+    raw_dataset: ShardedDataset,
     images_suite: dict[str, Any],
     dataset_suite: dict[str, Any],
     classes_suite: dict[str, Any],
     drift_reference: dict[str, Any] | None,
     params: dict[str, Any],
 ) -> tuple[dict[str, Any], pd.DataFrame, dict[str, Any], dict[str, bytes], Figure]:
-    """Profiles every image, runs the expectation suites and compares with the reference.
+    """Profiles every image from the dataset's index, runs the expectation suites and
+    compares with the reference; decodes no image where the index holds what is needed.
 
     Never raises for bad data: the reports are written either way, and
     :func:`gate_dataset` stops the run.
@@ -62,12 +66,17 @@ def validation_metrics(validation_report: dict[str, Any]) -> dict[str, Any]:
 
 
 def gate_dataset(
-    raw_dataset: ImageDataset,
+    raw_dataset: ShardedDataset,
     validation_report: dict[str, Any],
     model_name: str,
     ingestion: dict[str, Any],
-) -> ImageDataset:
+) -> dict[str, Any]:
     """Passes the dataset on only if it passed validation, without quarantined files.
+
+    Returns:
+        The validated manifest (see
+        :func:`~visionops.validation.gate.validated_manifest`): the hash of the index
+        that passed and the source ids of the rows set aside.
 
     Raises:
         DifferentTaskError: The data passed every expectation, but its classes or image
@@ -83,6 +92,4 @@ def gate_dataset(
     if not validation_report["success"]:
         report = format_report(validation_report, "raw_dataset")
         raise DataValidationError(report if advice is None else f"{report}\n{advice}")
-    kept = np.flatnonzero(raw_dataset.readable)
-    # Validation passed, so every kept image has the same shape and was read.
-    return replace(raw_dataset.subset(kept), image_shapes=None, read_errors=None)
+    return validated_manifest(raw_dataset, validation_report)

@@ -1,4 +1,4 @@
-"""The data validation pipeline: raw dataset -> reports -> validated dataset."""
+"""The data validation pipeline: raw dataset -> reports -> validated manifest."""
 
 from kedro.pipeline import Pipeline, node
 
