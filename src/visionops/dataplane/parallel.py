@@ -1,7 +1,9 @@
 """Where per-shard work runs: in this process, on every local core, or on Ray.
 
 With ``RAY_ADDRESS`` set, each task is a Ray task on that cluster (the source files
-must be readable at the same path on its nodes, e.g. a shared volume). Without it,
+must be readable at the same path on its nodes, e.g. a shared volume, and visionops
+importable there). The process connects once; an address where no cluster answers is
+a ConfigError at once, and a task's own exception is raised here as itself. Without it,
 a small job runs in this process and a larger one in a pool of worker processes,
 one per core; nothing starts Ray. Results come back in submission order whatever
 finishes first, and at most a few tasks are in flight, so memory holds a few shards'
@@ -12,11 +14,14 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from typing import Any
+
+from visionops.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -83,16 +88,80 @@ def run_tasks(
 def _run_on_ray(
     function: Callable[..., Any], arguments: Iterable[tuple[Any, ...]]
 ) -> Iterator[Any]:
+    """Runs the tasks as Ray tasks on the cluster at ``RAY_ADDRESS``, results in order.
+
+    A few tasks per CPU of the cluster are in flight at a time; the rest wait here,
+    so neither the driver nor the object store holds more than a few shards' results.
+    """
     import ray
 
-    if not ray.is_initialized():
-        ray.init(address=ray_address(), logging_level=logging.WARNING, log_to_driver=False)
+    connect_to_ray()
     remote = ray.remote(function)
     window = max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
     pending: deque[Any] = deque()
-    for args in arguments:
-        pending.append(remote.remote(*args))
-        if len(pending) >= window:
-            yield ray.get(pending.popleft())
-    while pending:
-        yield ray.get(pending.popleft())
+    try:
+        for args in arguments:
+            pending.append(remote.remote(*args))
+            if len(pending) >= window:
+                yield _result(pending.popleft())
+        while pending:
+            yield _result(pending.popleft())
+    finally:
+        # A failed task or a failed consumer leaves the rest unwanted: cancel them.
+        for reference in pending:
+            ray.cancel(reference)
+
+
+def connect_to_ray() -> None:
+    """Connects this process to the Ray cluster at ``RAY_ADDRESS`` (once per process).
+
+    Raises:
+        ConfigError: ``RAY_ADDRESS`` is unset, or no Ray cluster answers there.
+    """
+    import ray
+
+    if ray.is_initialized():
+        return
+    address = ray_address()
+    if address is None:
+        raise ConfigError(f"{RAY_ADDRESS_VARIABLE} is not set; set it to the Ray cluster to use")
+    _check_reachable(address)
+    try:
+        ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
+    except (ConnectionError, TimeoutError, RuntimeError, ValueError) as error:
+        raise ConfigError(
+            f"cannot connect to the Ray cluster at {RAY_ADDRESS_VARIABLE}={address}: {error}; "
+            f"start the cluster or fix {RAY_ADDRESS_VARIABLE}, or unset it to run locally"
+        ) from error
+    logger.info("Connected to the Ray cluster at %s", address)
+
+
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fails at once where ``host:port`` does not accept connections (Ray itself would
+    retry for minutes before giving up). Other forms (``auto``) are left to Ray."""
+    host, separator, port = address.removeprefix("ray://").rpartition(":")
+    if not separator or not port.isdigit():
+        return
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as error:
+        raise ConfigError(
+            f"no Ray cluster answers at {RAY_ADDRESS_VARIABLE}={address} "
+            f"({error.strerror or error}); start the cluster (ray start --head) or fix "
+            f"{RAY_ADDRESS_VARIABLE}, or unset it to run on this machine"
+        ) from error
+
+
+def _result(reference: Any) -> Any:
+    """The task's result; a task's own exception is raised as itself, with its message
+    (Ray's error, which holds the remote traceback, is its cause)."""
+    import ray
+
+    try:
+        return ray.get(reference)
+    except ray.exceptions.RayTaskError as error:
+        cause = getattr(error, "cause", None)
+        if isinstance(cause, Exception) and not isinstance(cause, ray.exceptions.RayError):
+            raise cause from error
+        raise
