@@ -1,4 +1,4 @@
-"""The data processing pipeline: validated dataset -> train/val/test splits."""
+"""The data processing pipeline: validated dataset version -> train/val/test versions."""
 
 from kedro.pipeline import Pipeline, node
 
@@ -12,6 +12,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             node(
                 split_dataset,
                 inputs=[
+                    "raw_dataset",
                     "validated_dataset",
                     "splits_suite",
                     "params:data_processing",
