@@ -1,5 +1,6 @@
 """Fixtures for the validation tests: the project's parameters and suites, one call
-that validates a dataset and formats its report, and clean synthetic images.
+that validates a dataset version and formats its report, clean synthetic images, and
+the ways to make them a dataset version (in-memory arrays, an image folder, a source).
 
 The helpers are handed out as fixtures: this folder is not a package, so test
 modules cannot import from this file by name.
@@ -15,10 +16,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
+from visionops.dataplane.ingest import make_job, write_arrays
+from visionops.dataplane.layout import INDEX_FILE
+from visionops.dataplane.reader import ShardedDataset
 from visionops.image_dataset import ImageDataset
+from visionops.sources import open_source
 from visionops.validation.gate import ValidationOutcome, format_report, validate_dataset
 
 CONF = Path(__file__).parents[2] / "conf"
@@ -28,6 +35,7 @@ IMAGES_PER_CLASS = 40
 DATASET_NAME = "raw_dataset"
 
 Validate = Callable[..., tuple[ValidationOutcome, str]]
+ToVersion = Callable[..., ShardedDataset]
 
 
 def load_parameters() -> dict[str, Any]:
@@ -112,6 +120,47 @@ def jpeg_copy(image: np.ndarray, quality: int = 90) -> np.ndarray:
         return np.asarray(decoded.convert("RGB"))
 
 
+def arrays_version(
+    dataset: ImageDataset, target: Path, labels: np.ndarray | None = None
+) -> ShardedDataset:
+    """``dataset`` written as a dataset version at ``target`` (lossless).
+
+    Args:
+        dataset: The images.
+        target: The dataset folder to write.
+        labels: Labels to put in the index instead of ``dataset.labels``, some of
+            them outside the class names (what a hand-made or foreign index can hold;
+            ingestion names each image's class, so it is given in-range labels).
+    """
+    write_arrays(dataset, target, images_per_shard=64)
+    if labels is not None:
+        table = pq.read_table(target / INDEX_FILE)
+        position = table.schema.get_field_index("label")
+        table = table.set_column(position, "label", pa.array(labels, pa.int64()))
+        pq.write_table(table, target / INDEX_FILE)
+    return ShardedDataset(target)
+
+
+def source_version(
+    source: str,
+    path: Path | None,
+    target: Path,
+    image_size: tuple[int, int] | None = (32, 32),
+    channels: int = 3,
+) -> ShardedDataset:
+    """The source ``source`` at ``path`` ingested into ``target`` as the ingestion stage
+    does it, images resized to ``image_size`` (None keeps each size)."""
+    params = {
+        "source": source,
+        "path": None if path is None else str(path),
+        "image_size": None if image_size is None else list(image_size),
+        "channels": channels,
+        "images_per_shard": 64,
+    }
+    make_job(open_source(source, path), params).write(target)
+    return ShardedDataset(target)
+
+
 def write_image_folder(root: Path, dataset: ImageDataset) -> list[Path]:
     """Writes each image of ``dataset`` as ``<root>/<class>/img_<index>.png``.
 
@@ -151,15 +200,51 @@ def splits_suite() -> dict[str, Any]:
     return load_suite("splits")
 
 
+@pytest.fixture(scope="session")
+def digits_version(tmp_path_factory: pytest.TempPathFactory) -> ShardedDataset:
+    """The 1,797 bundled digits (the project's default source), ingested once."""
+    return source_version("digits", None, tmp_path_factory.mktemp("digits") / "ds")
+
+
 @pytest.fixture
-def validate(project_parameters: dict[str, Any], suites: list[dict[str, Any]]) -> Validate:
+def to_version(tmp_path_factory: pytest.TempPathFactory) -> ToVersion:
+    """``to_version(dataset, labels=None) -> ShardedDataset``: in-memory images as a
+    dataset version in a fresh folder (see :func:`arrays_version`)."""
+
+    def write(dataset: ImageDataset, labels: np.ndarray | None = None) -> ShardedDataset:
+        return arrays_version(dataset, tmp_path_factory.mktemp("version") / "ds", labels)
+
+    return write
+
+
+@pytest.fixture
+def ingest(tmp_path_factory: pytest.TempPathFactory) -> ToVersion:
+    """``ingest(source, path, image_size=(32, 32), channels=3) -> ShardedDataset``: a
+    source ingested into a fresh folder (see :func:`source_version`)."""
+
+    def write(source: str, path: Path | None, **options: Any) -> ShardedDataset:
+        target = tmp_path_factory.mktemp("version") / "ds"
+        return source_version(source, path, target, **options)
+
+    return write
+
+
+@pytest.fixture
+def validate(
+    project_parameters: dict[str, Any], suites: list[dict[str, Any]], to_version: ToVersion
+) -> Validate:
     """``validate(dataset, reference=None, **overrides) -> (outcome, message)``: runs
-    the gate with the project's suites and parameters (see :func:`with_overrides`);
-    ``message`` is the one-screen report a user reads when validation fails."""
+    the gate on a dataset version (in-memory images are written as one first) with the
+    project's suites and parameters (see :func:`with_overrides`); ``message`` is the
+    one-screen report a user reads when validation fails."""
 
     def run(
-        dataset: ImageDataset, reference: dict[str, Any] | None = None, **overrides: Any
+        dataset: ShardedDataset | ImageDataset,
+        reference: dict[str, Any] | None = None,
+        **overrides: Any,
     ) -> tuple[ValidationOutcome, str]:
+        if isinstance(dataset, ImageDataset):
+            dataset = to_version(dataset)
         params = with_overrides(project_parameters, overrides)
         outcome = validate_dataset(dataset, suites, reference, params)
         return outcome, format_report(outcome.report, DATASET_NAME)

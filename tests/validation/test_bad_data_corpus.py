@@ -1,9 +1,10 @@
 """A corpus of bad data: each kind must fail the gate, naming what is wrong and where.
 
 Each test spoils a clean dataset (160 distinct natural-ish 32x32x3 images of four
-classes, ``synthetic:<index>`` or ``<class>/img_<index>.png``) in one way, and checks
-what a user reads: that the right expectation or drift check failed, its observed
-and expected values, how many rows, and an offending file.
+classes, ``synthetic:<index>`` or ``<class>/img_<index>.png``) in one way, makes it a
+dataset version as the ingestion stage would (arrays, an NPZ file or an image folder),
+and checks what a user reads: that the right expectation or drift check failed, its
+observed and expected values, how many rows, and an offending file.
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ import pytest
 from PIL import Image
 
 from bombs import SIDE, jpeg_bomb, png_bomb
+from visionops.dataplane.reader import ShardedDataset
 from visionops.errors import DataValidationError
 from visionops.image_dataset import ImageDataset
-from visionops.pipelines.data_processing.nodes import check_leakage
-from visionops.sources.image_folder import MAX_IMAGE_PIXELS, read_image_folder
-from visionops.sources.npz import read_npz
+from visionops.sources.image_folder import MAX_IMAGE_PIXELS
+from visionops.validation.leakage import check_leakage
 
 ROWS = 160
 FAILURE_LINE = re.compile(r"  - (?:\[\w+\] )?(?P<name>[^:]+):")
@@ -52,12 +53,12 @@ def truncate(path: Path) -> None:
     path.write_bytes(data[: len(data) // 2])
 
 
-def test_an_image_of_another_size_is_named(validate, image_folder) -> None:
+def test_an_image_of_another_size_is_named(validate, ingest, image_folder) -> None:
     root, paths = image_folder
     original = np.asarray(Image.open(paths[5]))
     Image.fromarray(original).resize((24, 24), Image.Resampling.BILINEAR).save(paths[5])
 
-    outcome, message = validate(read_image_folder(root, image_size=None))
+    outcome, message = validate(ingest("image_folder", root, image_size=None))
 
     assert outcome.report["success"] is False
     assert "expect_column_values_to_be_in_set(shape)" in failures(message)
@@ -66,14 +67,14 @@ def test_an_image_of_another_size_is_named(validate, image_folder) -> None:
 
 
 @pytest.mark.parametrize("channels", [2, 4])
-def test_a_wrong_channel_count_is_caught(validate, clean, tmp_path, channels: int) -> None:
+def test_a_wrong_channel_count_is_caught(validate, ingest, clean, tmp_path, channels: int) -> None:
     """An NPZ export of gray+alpha or RGBA images: consistent in shape, wrong in channels."""
     alpha = np.full((ROWS, 32, 32, 1), 255, dtype=np.uint8)
     colour = clean.images[..., :1] if channels == 2 else clean.images
     path = tmp_path / "export.npz"
     np.savez(path, images=np.concatenate([colour, alpha], axis=3), labels=clean.labels)
 
-    outcome, message = validate(read_npz(path))
+    outcome, message = validate(ingest("npz", path))
 
     assert outcome.report["success"] is False
     assert failures(message) == ["expect_column_values_to_be_in_set(channels)"]
@@ -115,11 +116,11 @@ def test_pixels_out_of_range_are_caught(
 
 
 @pytest.mark.parametrize("label", [4, -1])
-def test_a_label_outside_the_classes_is_named(validate, clean, label: int) -> None:
+def test_a_label_outside_the_classes_is_named(validate, to_version, clean, label: int) -> None:
     labels = clean.labels.copy()
     labels[5] = label
 
-    outcome, message = validate(replaced(clean, labels=labels))
+    outcome, message = validate(to_version(clean, labels=labels))
 
     assert outcome.report["success"] is False
     assert failures(message) == ["expect_column_values_to_be_in_set(label)"]
@@ -163,27 +164,27 @@ def test_class_imbalance_past_tolerance_names_the_class(validate, clean) -> None
     assert "e.g. sea: 0.16" in message
 
 
-def _splits(dataset: ImageDataset) -> list[ImageDataset]:
-    """Train, val and test: the first 100 images, the next 30, the last 30."""
-    return [
-        dataset.subset(np.arange(start, stop)) for start, stop in ((0, 100), (100, 130), (130, 160))
-    ]
+SPLIT_ROWS = [np.arange(0, 100), np.arange(100, 130), np.arange(130, 160)]
 
 
 def _leakage_message(
-    splits: list[ImageDataset], splits_suite: dict[str, Any], params: dict[str, Any]
+    dataset: ShardedDataset, splits_suite: dict[str, Any], params: dict[str, Any]
 ) -> str:
+    """The leakage check's message when train, val and test are :data:`SPLIT_ROWS`."""
     with pytest.raises(DataValidationError) as caught:
-        check_leakage(splits, splits_suite, params["near_duplicates"])
+        check_leakage(
+            dataset.index, dataset.thumbnails(), SPLIT_ROWS, splits_suite, params["near_duplicates"]
+        )
     return str(caught.value)
 
 
-def test_the_same_image_in_train_and_test_is_leakage(clean, splits_suite, params) -> None:
-    train, val, test = _splits(clean)
-    images = test.images.copy()
-    images[0] = train.images[3]
+def test_the_same_image_in_train_and_test_is_leakage(
+    to_version, clean, splits_suite, params
+) -> None:
+    images = clean.images.copy()
+    images[130] = images[3]
 
-    message = _leakage_message([train, val, replaced(test, images)], splits_suite, params)
+    message = _leakage_message(to_version(replaced(clean, images)), splits_suite, params)
 
     assert failures(message) == ["expect_column_values_to_be_in_set(exact_copy_in_other_split)"]
     assert "expected value_set=['']; 2 of 160 rows unexpected" in message
@@ -193,16 +194,15 @@ def test_the_same_image_in_train_and_test_is_leakage(clean, splits_suite, params
 
 @pytest.mark.parametrize("copy_kind", ["resized", "jpeg"])
 def test_a_near_duplicate_across_splits_is_leakage(
-    clean, splits_suite, params, make_resized_copy, make_jpeg_copy, copy_kind: str
+    to_version, clean, splits_suite, params, make_resized_copy, make_jpeg_copy, copy_kind: str
 ) -> None:
     """A 48x48 round trip, or a quality 90 JPEG, of a training image in the test split."""
-    train, val, test = _splits(clean)
     copy_of = make_resized_copy if copy_kind == "resized" else make_jpeg_copy
-    images = test.images.copy()
-    images[0] = copy_of(train.images[3])
-    assert not np.array_equal(images[0], train.images[3])
+    images = clean.images.copy()
+    images[130] = copy_of(images[3])
+    assert not np.array_equal(images[130], images[3])
 
-    message = _leakage_message([train, val, replaced(test, images)], splits_suite, params)
+    message = _leakage_message(to_version(replaced(clean, images)), splits_suite, params)
 
     assert failures(message) == ["expect_column_values_to_be_in_set(near_copy_in_other_split)"]
     assert "expected value_set=['']; 2 of 160 rows unexpected" in message
@@ -238,44 +238,44 @@ def test_blank_images_fail_the_std_expectation(validate, clean) -> None:
     assert "e.g. synthetic:20: 0.8" in message
 
 
-def test_a_truncated_png_is_named(validate, image_folder) -> None:
+def test_a_truncated_png_is_named(validate, ingest, image_folder) -> None:
     root, paths = image_folder
     truncate(paths[5])
 
-    outcome, message = validate(read_image_folder(root))
+    outcome, message = validate(ingest("image_folder", root))
 
     assert outcome.report["success"] is False
     assert failures(message) == ["expect_column_values_to_be_in_set(readable)"]
     assert "expected value_set=[True]; 1 of 160 rows unexpected" in message
-    assert "e.g. cloud/img_005.png: image file is truncated" in message
+    assert "e.g. cloud/img_005.png: cannot decode image: image file is truncated" in message
 
 
-def test_a_file_that_is_not_an_image_is_named(validate, image_folder) -> None:
+def test_a_file_that_is_not_an_image_is_named(validate, ingest, image_folder) -> None:
     root, _ = image_folder
     (root / "sea" / "notes.png").write_text("annotations: 40 sea images\n")
 
-    outcome, message = validate(read_image_folder(root))
+    outcome, message = validate(ingest("image_folder", root))
 
     assert outcome.report["success"] is False
     assert failures(message) == ["expect_column_values_to_be_in_set(readable)"]
     assert "expected value_set=[True]; 1 of 161 rows unexpected" in message
-    assert "e.g. sea/notes.png: cannot identify image file" in message
+    assert "e.g. sea/notes.png: cannot decode image: cannot identify image file" in message
 
 
 @pytest.mark.parametrize(("bomb", "name"), [(png_bomb, "huge.png"), (jpeg_bomb, "huge.jpg")])
-def test_a_decompression_bomb_is_named(validate, image_folder, bomb, name: str) -> None:
+def test_a_decompression_bomb_is_named(validate, ingest, image_folder, bomb, name: str) -> None:
     """A file of a few hundred bytes declaring 20000x20000 pixels is refused, not decoded."""
     root, _ = image_folder
     (root / "sea" / name).write_bytes(bomb())
 
-    outcome, message = validate(read_image_folder(root))
+    outcome, message = validate(ingest("image_folder", root))
 
     assert outcome.report["success"] is False
     assert failures(message) == ["expect_column_values_to_be_in_set(readable)"]
     assert "expected value_set=[True]; 1 of 161 rows unexpected" in message
     assert (
-        f"e.g. sea/{name}: declares {SIDE}x{SIDE} pixels (400,000,000), over the limit of "
-        f"{MAX_IMAGE_PIXELS:,}" in message
+        f"e.g. sea/{name}: cannot decode image: declares {SIDE}x{SIDE} pixels (400,000,000), "
+        f"over the limit of {MAX_IMAGE_PIXELS:,}" in message
     )
 
 
@@ -299,29 +299,31 @@ def test_a_brightness_shift_fails_the_intensity_drift_check(validate, clean) -> 
     assert 40 < float(mean_after) - float(mean_before) <= 60
 
 
-def test_quarantine_sets_one_truncated_file_aside(validate, image_folder) -> None:
+def test_quarantine_sets_one_truncated_file_aside(validate, ingest, image_folder) -> None:
     root, paths = image_folder
     truncate(paths[5])
 
-    outcome, _ = validate(read_image_folder(root), on_invalid="quarantine")
+    outcome, _ = validate(ingest("image_folder", root), on_invalid="quarantine")
 
     assert outcome.report["success"] is True
     assert outcome.report["quarantined"] == [
-        {"file": "cloud/img_005.png", "error": "image file is truncated"}
+        {"file": "cloud/img_005.png", "error": "cannot decode image: image file is truncated"}
     ]
 
 
-def test_quarantine_fails_when_too_many_files_are_unreadable(validate, image_folder) -> None:
+def test_quarantine_fails_when_too_many_files_are_unreadable(
+    validate, ingest, image_folder
+) -> None:
     """Ten of 160 (6.25%) is above max_invalid_share (5%)."""
     root, paths = image_folder
     for path in paths[::16]:
         truncate(path)
 
-    outcome, message = validate(read_image_folder(root), on_invalid="quarantine")
+    outcome, message = validate(ingest("image_folder", root), on_invalid="quarantine")
 
     assert outcome.report["success"] is False
     assert len(outcome.report["quarantined"]) == 10
     assert failures(message) == ["expect_column_values_to_be_in_set(readable)"]
     assert "expected mostly=0.95, value_set=[True]; 10 of 160 rows unexpected" in message
-    assert "e.g. cloud/img_000.png: image file is truncated" in message
+    assert "e.g. cloud/img_000.png: cannot decode image: image file is truncated" in message
     assert "10 unreadable file(s) set aside:" in message

@@ -5,21 +5,28 @@ from __future__ import annotations
 import copy
 import json
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
+from PIL import Image
 from sklearn.datasets import load_digits
 
+from visionops.dataplane.layout import SHARDS_DIR
+from visionops.dataplane.reader import ShardedDataset
 from visionops.errors import ConfigError
+from visionops.image_dataset import ImageDataset
 from visionops.validation.drift import (
     DRIFT_ACTIONS,
     compare_profiles,
+    dataset_profile,
     distribution_profile,
     format_drift,
     plot_distributions,
+    rebin_value_counts,
 )
 
 DIGIT_NAMES = [str(digit) for digit in range(10)]
@@ -129,6 +136,70 @@ def test_profile_rejects_an_empty_value_range() -> None:
 
     with pytest.raises(ValueError, match="value_range"):
         distribution_profile(images, np.array([0]), ["a"], (255, 255))
+
+
+def _decoded_profile(dataset: ShardedDataset, value_range, bins: int) -> dict[str, Any]:
+    """The profile of the version's readable images, decoded."""
+    images = dataset.to_memory()
+    return distribution_profile(
+        images.images, images.labels, dataset.class_names, value_range, bins=bins
+    )
+
+
+@pytest.mark.parametrize(
+    ("value_range", "bins"), [((0, 255), 32), ((0, 255), 7), ((10, 200), 16), ((0, 1), 4)]
+)
+def test_value_counts_rebin_as_uint8_pixels_are_binned(value_range, bins: int) -> None:
+    images = np.random.default_rng(2).integers(0, 256, (12, 6, 6, 3), dtype=np.uint8)
+    counts = np.stack([np.bincount(images[..., c].ravel(), minlength=256) for c in range(3)])
+
+    rebinned = rebin_value_counts(counts, *value_range, bins)
+
+    expected = distribution_profile(images, np.zeros(12, int), ["x"], value_range, bins=bins)
+    assert rebinned.tolist() == expected["channel_histograms"]
+
+
+@pytest.mark.parametrize(("value_range", "bins"), [((0, 255), 32), ((20, 230), 9)])
+def test_the_profile_from_stored_histograms_is_that_of_the_decoded_images(
+    ingest, image_folder, monkeypatch: pytest.MonkeyPatch, value_range, bins: int
+) -> None:
+    """An image folder with a JPEG and an unreadable file."""
+    root, paths = image_folder
+    paths[3].write_bytes(paths[3].read_bytes()[:150])
+    image = Image.open(paths[8]).convert("RGB")
+    image.save(paths[8].with_suffix(".jpg"), quality=80)
+    paths[8].unlink()
+    dataset = ingest("image_folder", root)
+    assert dataset.meta.histograms is not None
+    decoded = _decoded_profile(dataset, value_range, bins)
+    shutil.rmtree(dataset.folder / SHARDS_DIR)
+
+    profile = dataset_profile(ShardedDataset(dataset.folder), value_range, bins)
+
+    assert profile == decoded
+    assert profile["images"] == 159
+    assert profile["class_counts"] == [39, 40, 40, 40]
+
+
+def test_the_profile_of_float_images_streams_them_in_chunks(to_version) -> None:
+    """Without stored histograms (float pixels) the images are read a chunk at a time."""
+    rng = np.random.default_rng(4)
+    images = rng.uniform(-10, 270, size=(30, 5, 5, 2)).astype(np.float32)
+    images[4, 0, 0, 1] = np.nan
+    dataset = to_version(
+        ImageDataset(
+            images=images,
+            labels=np.arange(30) % 3,
+            class_names=("a", "b", "c"),
+            source_ids=np.asarray([f"float:{index}" for index in range(30)]),
+        )
+    )
+    assert dataset.meta.histograms is None
+
+    profile = dataset_profile(dataset, (0, 255), bins=16, chunk_size=7)
+
+    assert profile == _decoded_profile(dataset, (0, 255), 16)
+    assert sum(profile["channel_histograms"][1]) == 30 * 25 - 1
 
 
 def test_identical_profiles_pass_every_check_at_distance_zero(reference: dict[str, Any]) -> None:

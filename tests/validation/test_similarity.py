@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from visionops.validation.similarity import (
+from visionops.dataplane.similarity import (
     group_pairs,
     hash_hex,
     hashes_from_gray,
