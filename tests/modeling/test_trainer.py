@@ -16,11 +16,15 @@ from typing import Any
 import numpy as np
 import pytest
 
+from visionops.dataplane.reader import ShardedDataset
 from visionops.errors import ConfigError
 from visionops.image_dataset import ImageDataset
 from visionops.modeling.checkpoint import CheckpointStore, TrainingState
 
 SCRIPT = Path(__file__).with_name("train_script.py")
+sys.path.insert(0, str(SCRIPT.parent))
+from train_script import synthetic, write_split, write_splits  # noqa: E402
+
 PARAMS: dict[str, Any] = {
     "architecture": "simple_cnn",
     "width": 8,
@@ -48,8 +52,19 @@ def _env(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
+@pytest.fixture(scope="module")
+def splits(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding the train and val split folders the training script reads."""
+    return write_splits(tmp_path_factory.mktemp("splits"))
+
+
+def _command(splits: Path, params: dict[str, Any], output: Path) -> list[str]:
+    return [sys.executable, str(SCRIPT), str(splits), json.dumps(params), str(output)]
+
+
 def train(
     tmp_path: Path,
+    splits: Path,
     name: str,
     checkpoint: Path | None = None,
     env: dict[str, str] | None = None,
@@ -57,7 +72,7 @@ def train(
 ) -> dict:
     """Runs the training script in a fresh process; returns its metadata and history."""
     output = tmp_path / f"{name}.json"
-    command = [sys.executable, str(SCRIPT), json.dumps({**PARAMS, **overrides}), str(output)]
+    command = _command(splits, {**PARAMS, **overrides}, output)
     if checkpoint is not None:
         command.append(str(checkpoint))
     subprocess.run(command, check=True, env=_env(**(env or {})), timeout=300, capture_output=True)
@@ -65,10 +80,12 @@ def train(
 
 
 @pytest.mark.slow
-def test_same_seed_gives_the_same_weights_and_another_seed_other_weights(tmp_path: Path) -> None:
-    first = train(tmp_path, "first")["metadata"]
-    again = train(tmp_path, "again")["metadata"]
-    other = train(tmp_path, "other", seed=2)["metadata"]
+def test_same_seed_gives_the_same_weights_and_another_seed_other_weights(
+    tmp_path: Path, splits: Path
+) -> None:
+    first = train(tmp_path, splits, "first")["metadata"]
+    again = train(tmp_path, splits, "again")["metadata"]
+    other = train(tmp_path, splits, "other", seed=2)["metadata"]
     assert first["weights_sha256"] == again["weights_sha256"]
     assert first["weights_sha256"] != other["weights_sha256"]
     assert first["deterministic"] is True
@@ -83,19 +100,15 @@ def _epochs_checkpointed(checkpoint: Path) -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("cache_budget_mb", [64, 0], ids=["in memory", "streamed"])
 def test_a_run_killed_after_epoch_k_resumes_at_k_plus_1_with_the_same_final_weights(
-    tmp_path: Path,
+    tmp_path: Path, splits: Path, cache_budget_mb: int
 ) -> None:
     epochs, killed_after = 6, 2
-    uninterrupted = train(tmp_path, "whole", epochs=epochs)["metadata"]
+    params = {**PARAMS, "epochs": epochs, "cache_budget_mb": cache_budget_mb}
+    uninterrupted = train(tmp_path, splits, "whole", **params)["metadata"]
     checkpoint = tmp_path / "checkpoint"
-    command = [
-        sys.executable,
-        str(SCRIPT),
-        json.dumps({**PARAMS, "epochs": epochs}),
-        str(tmp_path / "killed.json"),
-        str(checkpoint),
-    ]
+    command = [*_command(splits, params, tmp_path / "killed.json"), str(checkpoint)]
     process = subprocess.Popen(
         command, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -110,7 +123,7 @@ def test_a_run_killed_after_epoch_k_resumes_at_k_plus_1_with_the_same_final_weig
     stopped_at = _epochs_checkpointed(checkpoint)
     assert killed_after <= stopped_at < epochs
 
-    resumed = train(tmp_path, "resumed", checkpoint=checkpoint, epochs=epochs)
+    resumed = train(tmp_path, splits, "resumed", checkpoint=checkpoint, **params)
     assert resumed["metadata"]["resumed_after_epoch"] == stopped_at
     assert [record["epoch"] for record in resumed["history"]] == list(range(1, epochs + 1))
     assert resumed["metadata"]["weights_sha256"] == uninterrupted["weights_sha256"]
@@ -118,14 +131,14 @@ def test_a_run_killed_after_epoch_k_resumes_at_k_plus_1_with_the_same_final_weig
 
 
 @pytest.mark.slow
-def test_a_checkpoint_of_other_parameters_is_not_resumed(tmp_path: Path) -> None:
+def test_a_checkpoint_of_other_parameters_is_not_resumed(tmp_path: Path, splits: Path) -> None:
     checkpoint = tmp_path / "checkpoint"
-    train(tmp_path, "seeded", checkpoint=checkpoint, epochs=2)
+    train(tmp_path, splits, "seeded", checkpoint=checkpoint, epochs=2)
     # Leave a finished-looking checkpoint of another run behind, then train anew.
     CheckpointStore(checkpoint).save(
         TrainingState(1, [np.zeros(1)], [], [], [], {"fingerprint": "another run"})
     )
-    result = train(tmp_path, "fresh", checkpoint=checkpoint, epochs=2)
+    result = train(tmp_path, splits, "fresh", checkpoint=checkpoint, epochs=2)
     assert result["metadata"]["resumed_after_epoch"] == 0
 
 
@@ -136,18 +149,17 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-def test_two_workers_with_tf_config_train_the_same_weights(tmp_path: Path) -> None:
+@pytest.mark.parametrize("cache_budget_mb", [64, 0], ids=["in memory", "streamed"])
+def test_two_workers_with_tf_config_train_the_same_weights(
+    tmp_path: Path, splits: Path, cache_budget_mb: int
+) -> None:
     ports = [_free_port(), _free_port()]
     cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
     processes = []
     for index in range(2):
         config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
-        command = [
-            sys.executable,
-            str(SCRIPT),
-            json.dumps({**PARAMS, "epochs": 2}),
-            str(tmp_path / f"worker{index}.json"),
-        ]
+        params = {**PARAMS, "epochs": 2, "cache_budget_mb": cache_budget_mb}
+        command = _command(splits, params, tmp_path / f"worker{index}.json")
         processes.append(
             subprocess.Popen(command, env=_env(TF_CONFIG=config), stderr=subprocess.PIPE, text=True)
         )
@@ -163,19 +175,16 @@ def test_two_workers_with_tf_config_train_the_same_weights(tmp_path: Path) -> No
 
 
 @pytest.mark.slow
-def test_mirrored_strategy_over_two_devices_trains(tmp_path: Path) -> None:
+def test_mirrored_strategy_over_two_devices_trains(tmp_path: Path, splits: Path) -> None:
     """The MirroredStrategy path (several GPUs), here over two logical CPU devices."""
-    result = train(tmp_path, "mirrored", env={"MIRRORED_CPUS": "2"}, epochs=2)
+    result = train(tmp_path, splits, "mirrored", env={"MIRRORED_CPUS": "2"}, epochs=2)
     assert result["metadata"]["strategy"] == "mirrored"
     assert result["metadata"]["replicas"] == 2
     assert result["history"][-1]["loss"] < result["history"][0]["loss"]
 
 
-def _synthetic(count: int, seed: int) -> ImageDataset:
-    sys.path.insert(0, str(SCRIPT.parent))
-    from train_script import synthetic
-
-    return synthetic(count, seed)
+def _split(folder: Path, dataset: ImageDataset) -> ShardedDataset:
+    return write_split(dataset, folder)
 
 
 @pytest.mark.parametrize(
@@ -199,7 +208,9 @@ def test_mixed_precision_trains_on_cpu_and_exports_float32(
 
     monkeypatch.setattr(trainer, "build_model", recording_build_model)
     result = trainer.train_model(
-        _synthetic(64, 0), _synthetic(16, 1), {**PARAMS, "epochs": 2, "precision": precision}
+        _split(tmp_path / "train", synthetic(64, 0)),
+        _split(tmp_path / "val", synthetic(16, 1)),
+        {**PARAMS, "epochs": 2, "precision": precision},
     )
 
     assert result.metadata["precision"] == precision
@@ -217,7 +228,7 @@ def test_mixed_precision_trains_on_cpu_and_exports_float32(
     for model in (result.model, saved):
         assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
         assert {variable.dtype for variable in model.weights} == {"float32"}
-        probabilities = model.predict(_synthetic(4, 2).images.astype("float32"), verbose=0)
+        probabilities = model.predict(synthetic(4, 2).images.astype("float32"), verbose=0)
         assert probabilities.dtype == np.float32
         np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
     for got, kept in zip(result.model.get_weights(), saved.get_weights(), strict=True):
@@ -244,13 +255,18 @@ def test_early_stopping_restores_the_best_epoch(tmp_path: Path) -> None:
 
     from visionops.modeling.trainer import train_model
 
-    val = _synthetic(48, 1)
+    val = synthetic(48, 1)
     labels = val.labels.copy()
     labels[24:] = (labels[24:] + 1) % 3
     val = dataclasses.replace(val, labels=labels)
     checkpoints = RecordingCheckpoints(tmp_path / "checkpoint")
     params = {**PARAMS, "epochs": 12, "early_stopping_patience": 1}
-    result = train_model(_synthetic(96, 0), val, params, checkpoints=checkpoints)
+    result = train_model(
+        _split(tmp_path / "train", synthetic(96, 0)),
+        _split(tmp_path / "val", val),
+        params,
+        checkpoints=checkpoints,
+    )
 
     metadata = result.metadata
     losses = [record["val_loss"] for record in result.history]
@@ -287,10 +303,10 @@ def test_early_stopping_restores_the_best_epoch(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_streaming_from_shards_is_deterministic(tmp_path: Path) -> None:
-    """A split over the memory budget streams from TFRecord shards, still reproducibly."""
-    first = train(tmp_path, "s1", checkpoint=tmp_path / "c1", cache_budget_mb=0, epochs=2)
-    second = train(tmp_path, "s2", checkpoint=tmp_path / "c2", cache_budget_mb=0, epochs=2)
+def test_streaming_from_shards_is_deterministic(tmp_path: Path, splits: Path) -> None:
+    """Splits over the memory budget stream from their shards, still reproducibly."""
+    first = train(tmp_path, splits, "s1", checkpoint=tmp_path / "c1", cache_budget_mb=0, epochs=2)
+    second = train(tmp_path, splits, "s2", checkpoint=tmp_path / "c2", cache_budget_mb=0, epochs=2)
     assert first["metadata"]["weights_sha256"] == second["metadata"]["weights_sha256"]
     assert first["history"][-1]["loss"] < first["history"][0]["loss"]
 
@@ -308,14 +324,23 @@ def test_streaming_from_shards_is_deterministic(tmp_path: Path) -> None:
         ({"architecture": "vgg"}, "training.architecture"),
     ],
 )
-def test_bad_parameters_are_named(overrides: dict, named: str) -> None:
-    sys.path.insert(0, str(SCRIPT.parent))
-    from train_script import synthetic
-
+def test_bad_parameters_are_named(splits: Path, overrides: dict, named: str) -> None:
     from visionops.modeling.trainer import train_model
 
     with pytest.raises(ConfigError, match=named.replace(".", r"\.")):
-        train_model(synthetic(64, 0), synthetic(16, 1), {**PARAMS, **overrides})
+        train_model(
+            ShardedDataset(splits / "train"),
+            ShardedDataset(splits / "val"),
+            {**PARAMS, **overrides},
+        )
+
+
+def test_splits_of_other_classes_are_refused_by_name(tmp_path: Path, splits: Path) -> None:
+    from visionops.modeling.trainer import train_model
+
+    other = dataclasses.replace(synthetic(48, 1), class_names=("x", "y", "z"))
+    with pytest.raises(ConfigError, match="disagree on the class names"):
+        train_model(ShardedDataset(splits / "train"), _split(tmp_path / "val", other), PARAMS)
 
 
 def test_live_log_writes_dvclive_metrics_per_epoch(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 from kedro.io import AbstractDataset
 
-from visionops.modeling.checkpoint import CheckpointStore
+from visionops.modeling.checkpoint import CheckpointStore, EpochLog
 
 
 class CheckpointDataset(AbstractDataset[None, CheckpointStore]):
@@ -32,9 +32,10 @@ class CheckpointDataset(AbstractDataset[None, CheckpointStore]):
         return {"path": str(self._path)}
 
 
-class LiveLog:
+class LiveLog(EpochLog):
     """Per-epoch metrics logged with DVCLive as they happen, so ``dvc exp show`` and
-    ``dvc plots show`` see a run in progress. A resumed run continues the same log."""
+    ``dvc plots show`` see a run in progress. A resumed run continues the same log.
+    The training loop sees it as an :class:`~visionops.modeling.checkpoint.EpochLog`."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory

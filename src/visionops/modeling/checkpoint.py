@@ -1,4 +1,5 @@
-"""Resumable training state: one file per finished epoch, replaced atomically."""
+"""What a training run writes as it goes: its resumable state (one file per finished
+epoch, replaced atomically) and, through :class:`EpochLog`, each epoch's metrics."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -18,6 +19,14 @@ from visionops.errors import ConfigError
 logger = logging.getLogger(__name__)
 
 STATE_FILE = "state.npz"
+
+
+class EpochLog(Protocol):
+    """Where per-epoch metrics go as they happen (DVCLive in the pipeline)."""
+
+    def log_epoch(self, record: dict[str, float]) -> None: ...
+
+    def finish(self) -> None: ...
 
 
 @dataclass

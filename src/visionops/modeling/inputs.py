@@ -1,30 +1,40 @@
-"""tf.data input pipelines: seeded per-epoch order, stateless augmentation, batching.
+"""tf.data input pipelines over a split's shards: seeded per-epoch order, stateless
+augmentation, batching.
 
 Every epoch's order and augmentation derive from ``(seed, epoch)`` alone, never from
 how many epochs ran before in this process: a run resumed at epoch k sees exactly
 the batches an uninterrupted run sees at epoch k. All randomness is stateless
-(``tf.random.stateless_*``), so it does not depend on parallelism either.
+(``tf.random.stateless_*``, or a shuffle seeded anew each epoch), so it does not
+depend on parallelism either.
 
-A split that fits ``cache_budget_mb`` stays in memory as one tensor and each batch
-is gathered from it; a larger one is written once as TFRecord shards and streamed.
+A split is a dataset version (:class:`~visionops.dataplane.reader.ShardedDataset`).
+One whose decoded images fit ``cache_budget_mb`` is decoded once into memory as one
+tensor and each batch is gathered from it; a larger one is streamed from its own
+TFRecord shards, the images decoded in the graph, in parallel.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
-from visionops.errors import ConfigError
-from visionops.image_dataset import ImageDataset
+from visionops.dataplane.reader import ShardedDataset
+from visionops.errors import ConfigError, SourceError
 
 logger = logging.getLogger(__name__)
 
 SHUFFLE_BUFFER = 10_000
+# Shards read at once while streaming for training; their records interleave.
+INTERLEAVED_SHARDS = 4
+ENCODINGS = ("png", "jpeg", "raw")
+_FEATURES = {
+    "image": tf.io.FixedLenFeature([], tf.string),
+    "label": tf.io.FixedLenFeature([], tf.int64),
+    "encoding": tf.io.FixedLenFeature([], tf.string),
+}
 
 
 def check_augmentation(augmentation: dict[str, Any]) -> None:
@@ -68,39 +78,172 @@ def augment_batch(images: tf.Tensor, seed: tf.Tensor, augmentation: dict[str, An
     return images
 
 
+def readable_count(split: ShardedDataset) -> int:
+    """Images of ``split`` that have pixels: the records its shards hold."""
+    return int(split.read_index(["readable"])["readable"].astype(bool).sum())
+
+
+def decoded_megabytes(split: ShardedDataset) -> float:
+    """What ``split``'s images take in memory once decoded."""
+    itemsize = np.dtype(split.meta.dtype).itemsize
+    return len(split) * int(np.prod(split.image_shape)) * itemsize / 2**20
+
+
+def _decoder(split: ShardedDataset) -> Any:
+    """A function decoding one serialized record to ``(image, label)``: the image in
+    the split's dtype with the static shape ``split.image_shape``.
+
+    PNG and JPEG decode as Pillow decodes them (JPEG with ``INTEGER_ACCURATE``, which
+    ``tf.io.decode_image`` does not use); raw records are the tensor's bytes.
+
+    Raises:
+        SourceError: A record's encoding is not one TensorFlow can decode here.
+    """
+    shape = split.image_shape
+    dtype = tf.as_dtype(np.dtype(split.meta.dtype))
+    index = split.read_index(["readable", "encoding"])
+    used = sorted(set(index.loc[index["readable"].astype(bool), "encoding"].astype(str)))
+    unknown = [name for name in used if name not in ENCODINGS]
+    if unknown or (dtype != tf.uint8 and used not in ([], ["raw"])):
+        raise SourceError(
+            f"{split.folder} stores {dtype.name} images encoded as {used}; only png, jpeg "
+            "(uint8) and raw records can be decoded: rebuild the split (dvc repro)"
+        )
+
+    def png(encoded: tf.Tensor) -> tf.Tensor:
+        return tf.io.decode_png(encoded, channels=shape[2], dtype=tf.uint8)
+
+    def jpeg(encoded: tf.Tensor) -> tf.Tensor:
+        return tf.io.decode_jpeg(encoded, channels=shape[2], dct_method="INTEGER_ACCURATE")
+
+    def raw(encoded: tf.Tensor) -> tf.Tensor:
+        return tf.reshape(tf.io.decode_raw(encoded, dtype), shape)
+
+    decoders = {"png": png, "jpeg": jpeg, "raw": raw}
+
+    def decode(record: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        example = tf.io.parse_single_example(record, _FEATURES)
+        encoded = example["image"]
+        if len(used) <= 1:
+            image = decoders[used[0] if used else "raw"](encoded)
+        else:
+            image = tf.case(
+                [
+                    (tf.equal(example["encoding"], name), lambda name=name: decoders[name](encoded))
+                    for name in used[:-1]
+                ],
+                default=lambda: decoders[used[-1]](encoded),
+            )
+        return tf.ensure_shape(image, shape), example["label"]
+
+    return decode
+
+
+def stream_records(split: ShardedDataset, file_order: tf.Tensor | None = None) -> tf.data.Dataset:
+    """``(image, int64 label)`` pairs of every readable image of ``split``, decoded in
+    parallel in the graph.
+
+    Args:
+        split: The split.
+        file_order: A permutation of the shard numbers: read in that order, several
+            shards at once, their records interleaved. None reads the shards one
+            after another: the index's order.
+
+    Raises:
+        SourceError: The split's records cannot be decoded.
+    """
+    return _records(split, _decoder(split), file_order)
+
+
+def _records(split: ShardedDataset, decode: Any, file_order: tf.Tensor | None) -> tf.data.Dataset:
+    files = [str(path) for path in split.shard_files()]
+    if not files:
+        dtype = tf.as_dtype(np.dtype(split.meta.dtype))
+        return tf.data.Dataset.from_tensor_slices(
+            (tf.zeros((0, *split.image_shape), dtype), tf.zeros((0,), tf.int64))
+        )
+    if file_order is None:
+        records = tf.data.TFRecordDataset(files)
+    else:
+        records = tf.data.Dataset.from_tensor_slices(tf.gather(tf.constant(files), file_order))
+        records = records.interleave(
+            tf.data.TFRecordDataset,
+            cycle_length=min(INTERLEAVED_SHARDS, len(files)),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
+    return records.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def image_batches(split: ShardedDataset, batch_size: int) -> tf.data.Dataset:
+    """The readable images of ``split`` in index order, in batches of ``batch_size``
+    (the last may be partial), in the split's dtype."""
+    data = stream_records(split).map(lambda image, label: image)
+    return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def _decode_all(split: ShardedDataset, decode: Any, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every readable image and label of ``split``, in index order, in one array each."""
+    images = np.empty((count, *split.image_shape), dtype=np.dtype(split.meta.dtype))
+    labels = np.empty(count, dtype=np.int64)
+    filled = 0
+    records = _records(split, decode, None).batch(1024)
+    for batch_images, batch_labels in records.as_numpy_iterator():
+        images[filled : filled + len(batch_images)] = batch_images
+        labels[filled : filled + len(batch_labels)] = batch_labels
+        filled += len(batch_images)
+    if filled != count:
+        raise SourceError(
+            f"{split.folder}: its shards hold {filled} images but its index {count} readable "
+            "ones; the split is damaged: rebuild it (dvc repro)"
+        )
+    return images, labels
+
+
+def _by_data(data: tf.data.Dataset) -> tf.data.Dataset:
+    """``data`` split among workers by element, never by file: every worker gets whole
+    batches of the same size, whatever the shards hold."""
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return data.with_options(options)
+
+
 class SplitInput:
-    """One split as a source of batches: in memory when it fits, else TFRecord shards.
+    """One split as a source of batches: in memory when it fits, else streamed from
+    its shards.
 
     Args:
         split: The split.
         batch_size: Global batch size.
-        cache_budget_mb: Most megabytes of images kept in memory.
-        shard_dir: Where shards go when the split does not fit.
-        name: The split's name, for shard file names and messages.
+        cache_budget_mb: Most megabytes of decoded images kept in memory.
+        name: The split's name, for messages.
+
+    Raises:
+        SourceError: The split's records cannot be decoded, or its shards do not hold
+            what its index says.
     """
 
     def __init__(
-        self,
-        split: ImageDataset,
-        batch_size: int,
-        cache_budget_mb: float,
-        shard_dir: Path | None,
-        name: str,
+        self, split: ShardedDataset, batch_size: int, cache_budget_mb: float, name: str
     ) -> None:
-        self.size = len(split)
+        self.split = split
+        self.size = readable_count(split)
         self.batch_size = batch_size
         self.image_shape = split.image_shape
-        self.in_memory = split.images.nbytes <= cache_budget_mb * 2**20 or shard_dir is None
+        size_mb = decoded_megabytes(split)
+        self.in_memory = size_mb <= cache_budget_mb
+        self._files = split.shard_files()
+        self._decode = _decoder(split)  # an undecodable split fails here, not in an epoch
         if self.in_memory:
-            self._images = tf.constant(split.images)
-            self._labels = tf.constant(split.labels.astype(np.int64))
-            self._files: list[str] = []
+            images, labels = _decode_all(split, self._decode, self.size)
+            self._images = tf.constant(images)
+            self._labels = tf.constant(labels)
         else:
-            self._files = write_shards(split, shard_dir / name)
             logger.info(
-                "%s split (%.0f MB) exceeds training.cache_budget_mb=%s: streaming %d shards",
+                "%s split (%.0f MB decoded) exceeds training.cache_budget_mb=%s: streaming "
+                "its %d shard(s)",
                 name,
-                split.images.nbytes / 2**20,
+                size_mb,
                 cache_budget_mb,
                 len(self._files),
             )
@@ -121,7 +264,7 @@ class SplitInput:
                 )
                 rows = tf.data.Dataset.from_tensor_slices(order)
             else:
-                rows = self._stream(seed, epoch)
+                rows = self._stream(seed64, epoch)
             batches = rows.batch(self.batch_size, drop_remainder=True).enumerate()
             return batches.map(lambda step, batch: (epoch, step, batch))
 
@@ -135,99 +278,29 @@ class SplitInput:
             return tf.cast(augment_batch(batch[0], step_seed, augmentation), tf.float32), batch[1]
 
         data = data.map(assemble, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        return data.prefetch(tf.data.AUTOTUNE)
+        return _by_data(data.prefetch(tf.data.AUTOTUNE))
 
     def evaluation_batches(self) -> tf.data.Dataset:
-        """Every image once, in order, in batches (the last may be partial)."""
+        """Every image once, in index order, in batches (the last may be partial)."""
         if self.in_memory:
             data = tf.data.Dataset.from_tensor_slices((self._images, self._labels))
         else:
-            data = self._stream(None, None)
+            data = _records(self.split, self._decode, None)
         data = data.batch(self.batch_size).map(
             lambda images, labels: (tf.cast(images, tf.float32), labels)
         )
-        return data.prefetch(tf.data.AUTOTUNE)
+        return _by_data(data.prefetch(tf.data.AUTOTUNE))
 
-    def _stream(self, seed: int | None, epoch: tf.Tensor | None) -> tf.data.Dataset:
-        files = tf.constant(self._files)
-        if seed is not None:
-            files = tf.gather(
-                files,
-                tf.random.experimental.stateless_shuffle(
-                    tf.range(len(self._files)), seed=tf.stack([tf.constant(seed, tf.int64), epoch])
-                ),
-            )
-        height, width, channels = self.image_shape
-        data = tf.data.Dataset.from_tensor_slices(files).interleave(
-            tf.data.TFRecordDataset,
-            cycle_length=min(4, len(self._files)),
-            num_parallel_calls=tf.data.AUTOTUNE,
-            deterministic=True,
+    def _stream(self, seed: tf.Tensor, epoch: tf.Tensor) -> tf.data.Dataset:
+        """One epoch's images and labels from the shards: the shard order shuffled from
+        ``(seed, epoch)``, then a shuffle buffer seeded from them too."""
+        pair = tf.stack([seed, epoch])
+        file_order = tf.random.experimental.stateless_shuffle(tf.range(len(self._files)), seed=pair)
+        # A fresh buffer per epoch, seeded from (seed, epoch): with the shard order
+        # above, the epoch's order depends on them alone.
+        buffer_seed = tf.random.stateless_uniform(
+            [], seed=pair, minval=None, maxval=None, dtype=tf.int64
         )
-        data = data.map(
-            lambda record: _parse(record, (height, width, channels)),
-            num_parallel_calls=tf.data.AUTOTUNE,
-            deterministic=True,
+        return _records(self.split, self._decode, file_order).shuffle(
+            SHUFFLE_BUFFER, seed=buffer_seed, reshuffle_each_iteration=False
         )
-        if seed is not None:
-            # A fresh shuffle buffer per epoch: with the file order above, the epoch's
-            # order depends on (seed, epoch) only.
-            data = data.shuffle(SHUFFLE_BUFFER, seed=seed)
-        return data
-
-
-_FEATURES = {
-    "image": tf.io.FixedLenFeature([], tf.string),
-    "label": tf.io.FixedLenFeature([], tf.int64),
-}
-
-
-def _parse(record: tf.Tensor, shape: tuple[int, int, int]) -> tuple[tf.Tensor, tf.Tensor]:
-    example = tf.io.parse_single_example(record, _FEATURES)
-    image = tf.reshape(tf.io.decode_raw(example["image"], tf.uint8), shape)
-    return image, example["label"]
-
-
-def write_shards(split: ImageDataset, directory: Path, images_per_shard: int = 4096) -> list[str]:
-    """Writes ``split`` as TFRecord shards (uint8 pixels and a label per record).
-
-    Existing shards of the same content are reused; the folder is rewritten otherwise.
-
-    Raises:
-        ConfigError: The split's pixels are not uint8 (only uint8 images are sharded).
-    """
-    if split.images.dtype != np.uint8:
-        raise ConfigError(
-            f"only uint8 images can be streamed from shards; got {split.images.dtype}: "
-            "raise training.cache_budget_mb to keep them in memory"
-        )
-    count = -(-len(split) // images_per_shard)
-    digest = hashlib.sha256(split.images.tobytes() + split.labels.tobytes()).hexdigest()[:16]
-    marker = directory / f"complete-{len(split)}-{digest}"
-    files = [str(directory / f"shard-{index:05d}.tfrecord") for index in range(count)]
-    if marker.exists():
-        return files
-    directory.mkdir(parents=True, exist_ok=True)
-    for stale in directory.iterdir():
-        stale.unlink()
-    for index, path in enumerate(files):
-        with tf.io.TFRecordWriter(path) as writer:
-            start = index * images_per_shard
-            for image, label in zip(
-                split.images[start : start + images_per_shard],
-                split.labels[start : start + images_per_shard],
-                strict=True,
-            ):
-                features = {
-                    "image": tf.train.Feature(
-                        bytes_list=tf.train.BytesList(value=[image.tobytes()])
-                    ),
-                    "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[int(label)])),
-                }
-                writer.write(
-                    tf.train.Example(
-                        features=tf.train.Features(feature=features)
-                    ).SerializeToString()
-                )
-    marker.touch()
-    return files

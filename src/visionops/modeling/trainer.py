@@ -16,16 +16,17 @@ import json
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from visionops.dataplane.layout import INDEX_FILE
+from visionops.dataplane.reader import ShardedDataset
 from visionops.errors import ConfigError
-from visionops.image_dataset import ImageDataset
 from visionops.modeling.architectures import build_model
-from visionops.modeling.checkpoint import CheckpointStore, TrainingState
+from visionops.modeling.checkpoint import CheckpointStore, EpochLog, TrainingState
 from visionops.modeling.distribution import (
     Placement,
     choose_strategy,
@@ -33,18 +34,10 @@ from visionops.modeling.distribution import (
     resolve_precision,
     seed_everything,
 )
-from visionops.modeling.inputs import SplitInput, check_augmentation
+from visionops.modeling.inputs import SplitInput, check_augmentation, readable_count
 from visionops.modeling.optimization import build_optimizer, learning_rate_at
 
 logger = logging.getLogger(__name__)
-
-
-class EpochLog(Protocol):
-    """Where per-epoch metrics go as they happen (DVCLive in the pipeline)."""
-
-    def log_epoch(self, record: dict[str, float]) -> None: ...
-
-    def finish(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -78,29 +71,39 @@ def weights_sha256(model: keras.Model) -> str:
     return digest.hexdigest()
 
 
-def _check(params: dict[str, Any], train: ImageDataset, val: ImageDataset) -> None:
+def _check(params: dict[str, Any], train: ShardedDataset, val: ShardedDataset) -> None:
     for key in ("epochs", "batch_size"):
         if not isinstance(params[key], int) or params[key] < 1:
             raise ConfigError(f"training.{key} must be a whole number >= 1; got {params[key]!r}")
     if not 0 <= float(params.get("label_smoothing", 0.0)) < 1:
         raise ConfigError("training.label_smoothing must be in [0, 1)")
     if train.class_names != val.class_names:
-        raise ConfigError("train and val splits disagree on the class names")
-    if len(train) < params["batch_size"]:
         raise ConfigError(
-            f"the train split has {len(train)} images, fewer than training.batch_size "
+            f"the train split ({train.folder}) and the val split ({val.folder}) disagree on "
+            "the class names; rebuild the splits (dvc repro)"
+        )
+    if train.image_shape != val.image_shape:
+        raise ConfigError(
+            f"the train split's images are {train.image_shape} but the val split's "
+            f"{val.image_shape}; rebuild the splits (dvc repro)"
+        )
+    images = readable_count(train)
+    if images < params["batch_size"]:
+        raise ConfigError(
+            f"the train split has {images} images, fewer than training.batch_size "
             f"{params['batch_size']}"
         )
     check_augmentation(params.get("augmentation") or {})
 
 
-def fingerprint(params: dict[str, Any], train: ImageDataset, val: ImageDataset) -> str:
-    """What a checkpoint belongs to: the parameters and the data. A checkpoint with
-    another fingerprint is from another run and is not resumed."""
+def fingerprint(params: dict[str, Any], train: ShardedDataset, val: ShardedDataset) -> str:
+    """What a checkpoint belongs to: the parameters and the data (each split's
+    ``dataset.json`` and the bytes of its index, which holds every image's content
+    hash). A checkpoint with another fingerprint is from another run and is not resumed."""
     digest = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode())
     for split in (train, val):
-        digest.update(split.images.tobytes())
-        digest.update(split.labels.tobytes())
+        digest.update(split.meta.to_json().encode())
+        digest.update(hashlib.sha256((split.folder / INDEX_FILE).read_bytes()).digest())
     return digest.hexdigest()
 
 
@@ -270,8 +273,8 @@ def _build(
 
 
 def train_model(
-    train: ImageDataset,
-    val: ImageDataset,
+    train: ShardedDataset,
+    val: ShardedDataset,
     params: dict[str, Any],
     checkpoints: CheckpointStore | None = None,
     epoch_log: EpochLog | None = None,
@@ -280,9 +283,10 @@ def train_model(
     """Trains the model chosen by ``params`` on ``train``, validating on ``val``.
 
     Args:
-        train: The training split.
-        val: The validation split (per-epoch metrics, early stopping).
-        params: The ``training`` parameters (see conf/base/parameters_training.yml).
+        train: The training split. Decoded into memory when it fits
+            ``params["cache_budget_mb"]``, else streamed from its shards every epoch.
+        val: The validation split (per-epoch metrics, early stopping), likewise.
+        params: The ``training`` parameters (see params.yaml).
         checkpoints: Where to checkpoint after every epoch and resume from; None
             trains without checkpoints.
         epoch_log: Receives each epoch's record as it finishes.
@@ -292,7 +296,9 @@ def train_model(
         The float32 model, its history and the run's metadata.
 
     Raises:
-        ConfigError: A parameter is invalid, or the checkpoint cannot be resumed.
+        ConfigError: A parameter is invalid, the splits disagree, or the checkpoint
+            cannot be resumed.
+        SourceError: A split's shards cannot be decoded.
     """
     _check(params, train, val)
     placement = placement or choose_strategy()
@@ -301,18 +307,23 @@ def train_model(
     precision = resolve_precision(params.get("precision", "auto"))
     seed, epochs = int(params["seed"]), int(params["epochs"])
     seed_everything(seed, deterministic)
-    architecture = (params["architecture"], train.image_shape, len(train.class_names), len(train))
+    budget = float(params.get("cache_budget_mb", 1024))
+    batch_size = int(params["batch_size"])
+    train_input = SplitInput(train, batch_size, budget, "train")
+    val_input = SplitInput(val, batch_size, budget, "val")
+    architecture = (
+        params["architecture"],
+        train.image_shape,
+        len(train.class_names),
+        train_input.size,
+    )
     options = {"dropout_rate": float(params["dropout_rate"]), "width": int(params.get("width", 32))}
     model, optimizer, steps_per_epoch = _build(placement, params, architecture, options, precision)
     loop = _Loop(placement, model, optimizer, params)
     run_id = fingerprint(params, train, val)
     progress = _resume(checkpoints, run_id, model, optimizer)
 
-    budget = float(params.get("cache_budget_mb", 1024))
-    shard_dir = checkpoints.directory / "shards" if checkpoints else None
-    train_input = SplitInput(train, int(params["batch_size"]), budget, shard_dir, "train")
-    val_input = SplitInput(val, int(params["batch_size"]), budget, shard_dir, "val")
-    val_data, val_steps = val_input.evaluation_batches(), -(-len(val) // int(params["batch_size"]))
+    val_data, val_steps = val_input.evaluation_batches(), -(-val_input.size // batch_size)
     batches = train_input.training_batches(
         seed, progress.first_epoch, epochs, params.get("augmentation") or {}
     )

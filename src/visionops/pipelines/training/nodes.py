@@ -6,22 +6,23 @@ from typing import Any
 
 import keras
 
-from visionops.datasets.training_run import LiveLog
-from visionops.image_dataset import ImageDataset
-from visionops.modeling.checkpoint import CheckpointStore
+from visionops.dataplane.reader import ShardedDataset
+from visionops.modeling.checkpoint import CheckpointStore, EpochLog
 from visionops.modeling.trainer import train_model as run_training
 
 
 def train_model(
-    train_split: ImageDataset,
-    val_split: ImageDataset,
+    train_split: ShardedDataset,
+    val_split: ShardedDataset,
     training_checkpoints: CheckpointStore,
-    training_live_log: LiveLog,
+    training_live_log: EpochLog,
     params: dict[str, Any],
 ) -> tuple[keras.Model, list[dict[str, float]], dict[str, Any], dict[str, Any]]:
     """Trains the configured model on the train split, validating on the val split.
 
-    Resumes from the last finished epoch when an earlier run was interrupted.
+    Each split is decoded into memory when it fits ``cache_budget_mb``, else streamed
+    from its shards. Resumes from the last finished epoch when an earlier run was
+    interrupted.
 
     Returns:
         The trained model (float32), one record per epoch (loss, accuracy, val_loss,
