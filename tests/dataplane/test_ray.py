@@ -115,7 +115,7 @@ def test_an_unreachable_cluster_is_named_at_once(monkeypatch: pytest.MonkeyPatch
 # Runs inside the cluster's namespaces: ingests with RAY_ADDRESS set, recording which
 # node ran each task, then runs a task that fails.
 DRIVER = """
-import json, sys, time
+import json, sys, time, uuid
 from pathlib import Path
 
 import ray
@@ -130,10 +130,10 @@ marks = report.parent / "task_nodes"
 marks.mkdir()
 
 
-def recording(paths, settings, cache_path):
+def recording(*args, **kwargs):
     node = ray.get_runtime_context().get_node_id()
-    (marks / Path(paths[0]).name).with_suffix("." + Path(paths[0]).parent.name).write_text(node)
-    return batch.process_files(paths, settings, cache_path)
+    (marks / uuid.uuid4().hex).write_text(node)
+    return batch.process_files(*args, **kwargs)
 
 
 def failing(name):
