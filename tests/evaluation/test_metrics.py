@@ -100,9 +100,14 @@ def test_the_gallery_shows_the_most_confident_mistakes_first() -> None:
     probabilities = np.asarray([[0.9, 0.1], [0.2, 0.8], [0.4, 0.6], [0.3, 0.7]])
     labels = np.asarray([0, 0, 0, 1])
     assert worst_mistakes(probabilities, labels, 5).tolist() == [1, 2]
-    split = ImageDataset(
-        np.zeros((4, 4, 4, 1), np.uint8), labels, ("zero", "one"), np.asarray(list("wxyz"))
-    )
-    figure = plot_worst_mistakes(split, probabilities, 5)
-    titles = [axis.get_title() for axis in figure.axes if axis.get_title()]
-    assert titles[0].startswith("zero -> one (0.80)")
+    chosen = worst_mistakes(probabilities, labels, 5)
+    images = np.stack([np.full((4, 4, 1), 10 * index, np.uint8) for index in range(4)])
+    mistakes = ImageDataset(images[chosen], labels[chosen], ("zero", "one"), np.asarray(["x", "y"]))
+    figure = plot_worst_mistakes(mistakes, probabilities[chosen])
+    shown = [axis for axis in figure.axes if axis.images]
+    assert [axis.get_title() for axis in shown] == [
+        "zero -> one (0.80)\nx",
+        "zero -> one (0.60)\ny",
+    ]
+    assert [int(axis.images[0].get_array()[0, 0]) for axis in shown] == [10, 20]
+    assert "2 most confident" in figure.get_suptitle()

@@ -3,49 +3,16 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from kedro.io import AbstractDataset
 
+from visionops.evaluation.production import ProductionModel
 from visionops.registry.layout import LINEAGE_FILE, PRODUCTION, read_labels, version_dir
-from visionops.registry.signature_names import (
-    PROBABILITIES,
-    UINT8_INPUT,
-    uint8_signature_name,
-)
+from visionops.registry.signature_names import UINT8_INPUT, uint8_signature_name
 
-
-@dataclass(frozen=True)
-class ProductionModel:
-    """The production version's SavedModel, callable on uint8 images.
-
-    Attributes:
-        version: Its version number.
-        image_shape: Height, width and channels its signature takes.
-        class_names: Its classes, from its lineage record (empty when unrecorded).
-        signature: The concrete function of its signature taking uint8 images:
-            ``serving_uint8``, or ``serving_default`` in a version exported before it.
-    """
-
-    version: int
-    image_shape: tuple[int, ...]
-    class_names: tuple[str, ...]
-    signature: Any
-
-    def predict(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        """Class probabilities ``[N, classes]`` for uint8 images ``[N, H, W, C]``."""
-        import tensorflow as tf
-
-        parts = [
-            self.signature(**{UINT8_INPUT: tf.constant(images[start : start + batch_size])})[
-                PROBABILITIES
-            ].numpy()
-            for start in range(0, len(images), batch_size)
-        ]
-        return np.concatenate(parts) if parts else np.empty((0, 0), dtype=np.float32)
+__all__ = ["ProductionModel", "ProductionModelDataset"]
 
 
 class ProductionModelDataset(AbstractDataset[None, ProductionModel | None]):

@@ -177,8 +177,13 @@ def _records(split: ShardedDataset, decode: Any, file_order: tf.Tensor | None) -
 
 def image_batches(split: ShardedDataset, batch_size: int) -> tf.data.Dataset:
     """The readable images of ``split`` in index order, in batches of ``batch_size``
-    (the last may be partial), in the split's dtype."""
-    data = stream_records(split).map(lambda image, label: image)
+    (the last may be partial), in the split's dtype. Its length is known, so Keras
+    knows how many steps it holds; a shard that holds fewer images than the index
+    says fails the iteration."""
+    data = stream_records(split).apply(
+        tf.data.experimental.assert_cardinality(readable_count(split))
+    )
+    data = data.map(lambda image, label: image)
     return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
