@@ -7,29 +7,39 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from visionops.dataplane.ingest import write_arrays
+from visionops.dataplane.reader import ShardedDataset
 from visionops.datasets import ModelRegistryDataset
 from visionops.datasets.training_run import LiveLog
+from visionops.evaluation.production import ProductionModel
+from visionops.image_dataset import ImageDataset
 from visionops.modeling.checkpoint import CheckpointStore
 from visionops.modeling.trainer import weights_sha256
-from visionops.pipelines.data_processing import create_pipeline as processing_pipeline
 from visionops.pipelines.deployment import create_pipeline as deployment_pipeline
 from visionops.pipelines.evaluation import create_pipeline as evaluation_pipeline
 from visionops.pipelines.training import create_pipeline as training_pipeline
 from visionops.registry.layout import list_versions, read_labels
 
-from .conftest import (
-    build_catalog,
-    load_parameters,
-    make_dataset,
-    processing_inputs,
-    run_pipeline,
-)
+from .conftest import build_catalog, load_parameters, make_dataset, run_pipeline
+
+
+def _split_folders(folder: Path) -> dict:
+    """Train, val and test split folders (120, 30 and 30 images, in shards of 32) of a
+    small synthetic set, and the test split in memory as ``test_images``."""
+    dataset = make_dataset(per_class=60)
+    order = np.random.default_rng(0).permutation(len(dataset))
+    parts = {"train_split": order[:120], "val_split": order[120:150], "test_split": order[150:]}
+    splits: dict = {"test_images": dataset.subset(order[150:])}
+    for name, rows in parts.items():
+        write_arrays(dataset.subset(rows), folder / name, images_per_shard=32)
+        splits[name] = ShardedDataset(folder / name)
+    return splits
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """Splits of a small synthetic set and a model trained on them for a few epochs."""
-    splits = run_pipeline(processing_pipeline(), processing_inputs(make_dataset(per_class=60)))
+    """Split folders of a small synthetic set and a model trained on them for a few epochs."""
+    splits = _split_folders(tmp_path_factory.mktemp("splits"))
     params = {**load_parameters("training"), "epochs": 6, "batch_size": 16}
     outputs = run_pipeline(
         training_pipeline(),
@@ -51,7 +61,8 @@ def test_training_loss_goes_down_and_model_outputs_probabilities(trained: dict) 
     assert {"loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"} <= set(history[0])
     assert trained["training_metadata"]["epochs_run"] == 6
     assert len(trained["training_metadata"]["weights_sha256"]) == 64
-    probabilities = trained["model"].predict(trained["test_split"].images[:4], verbose=0)
+    images = trained["test_split"].read_images(range(4))
+    probabilities = trained["model"].predict(images.astype(np.float32), verbose=0)
     assert probabilities.shape == (4, 3)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
 
@@ -99,13 +110,16 @@ def test_evaluation_scores_the_test_split_and_blesses_above_the_threshold(traine
     )
 
 
-def test_evaluation_scores_are_those_of_the_predictions_it_writes(trained: dict) -> None:
+def test_evaluation_scores_are_those_of_the_predictions_it_writes(
+    trained: dict, tmp_path: Path
+) -> None:
     """Some test labels moved to the next class, so that the model makes mistakes: the
     report's scores are then those of the predictions file, counted by hand."""
-    split = trained["test_split"]
+    split: ImageDataset = trained["test_images"]
     labels = split.labels.copy()
     labels[::4] = (labels[::4] + 1) % len(split.class_names)
-    outputs = _evaluate({**trained, "test_split": dataclasses.replace(split, labels=labels)})
+    write_arrays(dataclasses.replace(split, labels=labels), tmp_path / "test")
+    outputs = _evaluate({**trained, "test_split": ShardedDataset(tmp_path / "test")})
     metrics, predictions = outputs["evaluation_report"], outputs["test_predictions"]
     assert (predictions["actual"] != predictions["predicted"]).any()
     # Per class, precision is the share of its predictions that are right and recall the
@@ -184,6 +198,12 @@ def test_deployment_registers_blessed_models_as_new_versions(trained: dict, tmp_
     assert list_versions(tmp_path, "classifier") == [1, 2]
     assert read_labels(tmp_path) == {"classifier": {"production": 2}}
     lineage = json.loads((tmp_path / "classifier/2/assets.extra/lineage.json").read_text())
+    assert lineage["format"] == 1
+    assert {"code", "stages", "parameters", "validation", "training", "metrics"} <= set(lineage)
+    assert lineage["class_names"] == ["class_0", "class_1", "class_2"], "from the split's meta"
+    assert lineage["image_shape"] == [8, 8, 1]
+    assert lineage["validation"]["quarantined"] == 0
+    assert lineage["infra_validation"]["samples"] == 30, "the test split's first (only) 30"
     assert lineage["infra_validation"]["passed"] is True
     assert lineage["infra_validation"]["max_difference"]["serving_default"] <= 1e-4
     assert lineage["registered_by"] == "tester@ci"
@@ -242,7 +262,6 @@ def test_a_production_model_of_another_task_stops_evaluation_with_the_command(
     trained: dict,
 ) -> None:
     """With drift checks off, evaluation is the first stage to notice the new task."""
-    from visionops.datasets.champion import ProductionModel
     from visionops.task import DifferentTaskError
 
     digits = ProductionModel(

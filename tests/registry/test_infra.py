@@ -8,9 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from visionops.dataplane.ingest import write_arrays
+from visionops.dataplane.reader import ShardedDataset
+from visionops.image_dataset import ImageDataset
 from visionops.modeling.architectures import build_model
 from visionops.registry.events import read_events
-from visionops.registry.infra import InfraCheck, InfraValidationError
+from visionops.registry.infra import InfraCheck, InfraValidationError, infra_check
 from visionops.registry.layout import LINEAGE_FILE, list_versions, read_labels
 from visionops.registry.store import Registration, register
 
@@ -29,6 +32,25 @@ def _registration(version: int, infra: InfraCheck) -> Registration:
 
 def _samples() -> np.ndarray:
     return np.random.default_rng(0).integers(0, 256, size=(6, 8, 8, 1), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("asked", [4, 50], ids=["some", "more than the split holds"])
+def test_the_check_predicts_on_the_first_images_of_the_test_split(
+    tmp_path: Path, asked: int
+) -> None:
+    images = np.random.default_rng(1).integers(0, 256, size=(10, 8, 8, 1), dtype=np.uint8)
+    test = ImageDataset(images, np.arange(10) % 3, ("a", "b", "c"), np.arange(10).astype(str))
+    write_arrays(test, tmp_path / "test", images_per_shard=3)
+    model = _registration(1, InfraCheck(_samples(), np.zeros((6, 3)))).model
+    settings = {"samples": asked, "tolerance": 2e-4, "max_p99_ms": 50}
+
+    check = infra_check(model, ShardedDataset(tmp_path / "test"), settings)
+
+    shown = min(asked, 10)
+    np.testing.assert_array_equal(check.samples, images[:shown])
+    expected = model.predict(images[:shown].astype(np.float32), verbose=0)
+    np.testing.assert_allclose(check.expected, expected, rtol=1e-6)
+    assert (check.tolerance, check.max_p99_ms) == (2e-4, 50.0)
 
 
 @pytest.mark.slow

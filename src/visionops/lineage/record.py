@@ -1,7 +1,7 @@
 """Reading lineage records (``assets.extra/lineage.json``) and where each version stands.
 
 A record is what the deployment stage wrote when it registered a version (see
-``visionops.pipelines.deployment.nodes.lineage_record``). Older records lack some
+``visionops.lineage.version_record.build_lineage_record``). Older records lack some
 fields; readers show those as :data:`NOT_RECORDED` and never fail on them.
 """
 

@@ -19,7 +19,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,6 +29,11 @@ from visionops.registry.signature_names import (
     EXPORTED_SIGNATURES,
     PROBABILITIES,
 )
+
+if TYPE_CHECKING:
+    import keras
+
+    from visionops.dataplane.reader import ShardedDataset
 
 REQUEST_FILE = "request.npz"
 RESULT_FILE = "result.json"
@@ -55,6 +60,27 @@ class InfraCheck:
     tolerance: float = 1e-4
     max_p99_ms: float = 100.0
     timeout_s: float = 300.0
+
+
+def infra_check(model: keras.Model, split: ShardedDataset, settings: dict[str, Any]) -> InfraCheck:
+    """What the export of ``model`` must show: the in-memory model's answers on the
+    first readable images of ``split`` (read by their index rows, not the whole split).
+
+    Args:
+        model: The model about to be exported.
+        split: Where the samples come from (the test split).
+        settings: The ``deployment.infra_validation`` parameters: ``samples``,
+            ``tolerance`` and ``max_p99_ms``.
+    """
+    readable = split.read_index(["readable"])["readable"].to_numpy(dtype=bool)
+    samples = split.read_images(np.flatnonzero(readable)[: int(settings["samples"])])
+    expected = np.asarray(model.predict(samples.astype(np.float32), verbose=0))
+    return InfraCheck(
+        samples=samples,
+        expected=expected,
+        tolerance=float(settings["tolerance"]),
+        max_p99_ms=float(settings["max_p99_ms"]),
+    )
 
 
 def _encode_png(image: np.ndarray) -> bytes:

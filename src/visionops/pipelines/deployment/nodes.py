@@ -5,65 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 import keras
-import numpy as np
 
-from visionops import __version__
-from visionops.image_dataset import ImageDataset
+from visionops.dataplane.reader import ShardedDataset
+from visionops.lineage.version_record import build_lineage_record
 from visionops.registry.decision import next_version, why_not_deployed
-from visionops.registry.infra import InfraCheck
+from visionops.registry.infra import infra_check
 from visionops.registry.store import Declined, Registration
-
-
-def infra_check(model: keras.Model, test_split: ImageDataset, params: dict[str, Any]) -> InfraCheck:
-    """What the export must show before it is registered: the in-memory model's answers
-    on the first test images, within a tolerance, and a latency bound."""
-    infra = params["infra_validation"]
-    samples = test_split.images[: int(infra["samples"])]
-    expected = np.asarray(model.predict(samples.astype(np.float32), verbose=0))
-    return InfraCheck(
-        samples=samples,
-        expected=expected,
-        tolerance=float(infra["tolerance"]),
-        max_p99_ms=float(infra["max_p99_ms"]),
-    )
-
-
-def lineage_record(
-    metrics: dict[str, Any],
-    blessing: dict[str, Any],
-    validation_report: dict[str, Any],
-    training_metadata: dict[str, Any],
-    lineage_sources: dict[str, Any],
-    run_context: dict[str, Any],
-    test_split: ImageDataset,
-) -> dict[str, Any]:
-    """What produced this version: code, data hashes of every stage, parameters,
-    validation, training, metrics, blessing, who and when (``lineage.json``)."""
-    summary = {
-        key: validation_report.get(key) for key in ("success", "images", "evaluated", "failed")
-    }
-    summary["drift_reference"] = (validation_report.get("drift") or {}).get("reference")
-    summary["quarantined"] = len(validation_report.get("quarantined") or [])
-    return {
-        "format": 1,
-        "code": lineage_sources["code"],
-        "stages": lineage_sources["stages"],
-        "parameters": lineage_sources["parameters"],
-        "validation": summary,
-        "training": training_metadata,
-        "metrics": metrics,
-        "blessing": blessing,
-        "class_names": list(test_split.class_names),
-        "image_shape": list(test_split.image_shape),
-        "registered_by": run_context["actor"],
-        "registered_at": run_context["time"],
-        "versions": {"visionops": __version__, **training_metadata.get("versions", {})},
-    }
 
 
 def register_model(
     model: keras.Model,
-    test_split: ImageDataset,
+    test_split: ShardedDataset,
     evaluation: dict[str, Any],
     blessing: dict[str, Any],
     data_profile: dict[str, Any],
@@ -87,7 +39,8 @@ def register_model(
 
     Args:
         model: The trained model.
-        test_split: Gives the class names, the image shape and the infra samples.
+        test_split: Gives the class names and the image shape (its metadata), and the
+            infra samples (its first images, read by their index rows).
         evaluation: The evaluation's metrics, kept in the version's lineage.
         blessing: The evaluation's decision and reason.
         data_profile: The validated data's distribution profile, kept with the version
@@ -118,18 +71,19 @@ def register_model(
         model=model,
         class_names=test_split.class_names,
         image_shape=test_split.image_shape,
-        lineage=lineage_record(
+        lineage=build_lineage_record(
             evaluation,
             blessing,
             validation_report,
             training_metadata,
             lineage_sources,
             run_context,
-            test_split,
+            test_split.class_names,
+            test_split.image_shape,
         ),
         labels=labels,
         data_profile=data_profile,
-        infra=infra_check(model, test_split, params),
+        infra=infra_check(model, test_split, params["infra_validation"]),
     )
     report = {
         "model_name": model_name,
