@@ -1,13 +1,21 @@
-"""The work of one shard, as run by a worker process or a Ray task."""
+"""The work of one shard, as run by a worker process or a Ray task.
+
+A task hands back only what the driver writes: each image's stored bytes and index
+row, the shard's summed histogram and its thumbnails as one array, and ready-made
+cache rows for the files it processed, so the driver's share of the work (and what
+crosses between processes) stays small.
+"""
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from visionops.dataplane.cache import IngestCache, cache_key
+from visionops.dataplane.cache import CacheEntry, IngestCache, cache_entry, cache_key
 from visionops.dataplane.images import (
     IngestSettings,
     Processed,
@@ -16,40 +24,112 @@ from visionops.dataplane.images import (
     unreadable,
 )
 
+THUMBNAIL_VALUES = 256
+
+
+@dataclass
+class ShardResult:
+    """One shard's images, processed.
+
+    Attributes:
+        images: Each image's stored bytes (empty when unreadable).
+        encodings: Each image's encoding (empty when unreadable).
+        rows: Each image's index columns from processing (hashes, sizes, format,
+            readability, statistics) and ``file_sha256``.
+        thumbnails: ``[images, 256]`` float16 gray thumbnails, NaN where unreadable.
+        histogram: ``[channels, 256]`` uint8 value counts summed over the readable
+            images, or None where there are none (or their dtype is not uint8).
+        cache_entries: Cache rows for the readable files processed afresh.
+        reused: Images that came from the cache.
+    """
+
+    images: list[bytes] = field(default_factory=list)
+    encodings: list[str] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    thumbnails: np.ndarray = field(
+        default_factory=lambda: np.empty((0, THUMBNAIL_VALUES), dtype=np.float16)
+    )
+    histogram: np.ndarray | None = None
+    cache_entries: list[CacheEntry] = field(default_factory=list)
+    reused: int = 0
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+def _collect(items: list[tuple[str, Processed]]) -> ShardResult:
+    """A shard's results from each image's ``(file_sha256, processed)``."""
+    result = ShardResult(thumbnails=np.full((len(items), THUMBNAIL_VALUES), np.nan, np.float16))
+    histogram: np.ndarray | None = None
+    for number, (file_sha256, processed) in enumerate(items):
+        result.images.append(processed.image)
+        result.encodings.append(processed.encoding)
+        result.rows.append(dict(processed.row, file_sha256=file_sha256))
+        if processed.thumbnail is not None:
+            result.thumbnails[number] = processed.thumbnail
+        if processed.histogram is not None:
+            histogram = (
+                processed.histogram.astype(np.int64)
+                if histogram is None
+                else histogram + processed.histogram
+            )
+    result.histogram = histogram
+    return result
+
 
 def process_files(
     paths: list[str], settings: IngestSettings, cache_path: str | None
-) -> list[tuple[str, Processed, bool]]:
+) -> ShardResult:
     """Processes image files, reusing cached work for files whose bytes it has seen.
 
-    Returns:
-        For each file, in order: the sha256 of its bytes, the processed image, and
-        whether it came from the cache.
+    Args:
+        paths: The shard's files, in order.
+        settings: Size and channels to store them with.
+        cache_path: The ingestion cache to read (read-only), or None.
     """
-    cache = IngestCache(Path(cache_path)) if cache_path else None
+    data: list[bytes | None] = []
+    keys: list[str] = []
     digest = settings.digest()
-    results = []
-    try:
-        for path in paths:
-            try:
-                data = Path(path).read_bytes()
-            except OSError as error:
-                results.append(
-                    ("", unreadable(f"cannot read file: {error.strerror or error}"), False)
-                )
-                continue
-            file_sha256 = hashlib.sha256(data).hexdigest()
-            cached = cache.get(cache_key(file_sha256, digest)) if cache else None
-            if cached is not None:
-                results.append((file_sha256, cached, True))
-            else:
-                results.append((file_sha256, process_file(Path(path), settings, data), False))
-    finally:
-        if cache:
+    errors: dict[int, str] = {}
+    for number, path in enumerate(paths):
+        try:
+            content = Path(path).read_bytes()
+        except OSError as error:
+            errors[number] = f"cannot read file: {error.strerror or error}"
+            content = None
+        data.append(content)
+        keys.append(
+            "" if content is None else cache_key(hashlib.sha256(content).hexdigest(), digest)
+        )
+    cached: dict[str, Processed] = {}
+    if cache_path:
+        cache = IngestCache(Path(cache_path))
+        try:
+            readable = [number for number, key in enumerate(keys) if key]
+            cached = cache.get_many(
+                [keys[number] for number in readable], [data[number] for number in readable]
+            )
+        finally:
             cache.close()
-    return results
+    items: list[tuple[str, Processed]] = []
+    entries: list[CacheEntry] = []
+    for number, (path, content, key) in enumerate(zip(paths, data, keys, strict=True)):
+        if content is None:
+            items.append(("", unreadable(errors[number])))
+            continue
+        file_sha256 = key.partition(":")[0]
+        found = cached.get(key)
+        if found is None:
+            found = process_file(Path(path), settings, content)
+            if found.row.get("readable"):
+                entries.append(cache_entry(key, found))
+        items.append((file_sha256, found))
+    result = _collect(items)
+    result.cache_entries = entries
+    result.reused = sum(1 for key in keys if key in cached)
+    return result
 
 
-def process_arrays(images: np.ndarray) -> list[tuple[str, Processed, bool]]:
+def process_arrays(images: np.ndarray) -> ShardResult:
     """Encodes and profiles images of an array source (digits, CIFAR-10, NPZ)."""
-    return [("", process_pixels(image), False) for image in images]
+    return _collect([("", process_pixels(image)) for image in images])

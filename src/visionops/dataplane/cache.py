@@ -5,7 +5,9 @@ file's stored image, index row, histogram and thumbnail come from here, keyed by
 sha256 of the file's bytes and the settings they were made with
 (:meth:`~visionops.dataplane.images.IngestSettings.digest`). One SQLite file, so a
 million entries are one file, not a million; workers read it while the driver
-writes (write-ahead log). It is not a DVC output: deleting it only costs time.
+writes (write-ahead log). A JPEG stored as its own bytes is not copied into the cache
+(the file is read anyway, to hash it). It is not a DVC output: deleting it only costs
+time.
 """
 
 from __future__ import annotations
@@ -13,26 +15,69 @@ from __future__ import annotations
 import json
 import sqlite3
 import zlib
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from visionops.dataplane.images import Processed
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS images (
+_TABLE = "processed_images"
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS {_TABLE} (
     key TEXT PRIMARY KEY,
-    image BLOB NOT NULL,
+    image BLOB,
     encoding TEXT NOT NULL,
     row TEXT NOT NULL,
     histogram BLOB,
     thumbnail BLOB
-)
+) WITHOUT ROWID
 """
+_COLUMNS = "key, image, encoding, row, histogram, thumbnail"
+# Keys looked up per query (SQLite allows at least 999 parameters).
+_KEYS_PER_QUERY = 500
+
+# One cache row, as stored: key, image (None: the file's own bytes), encoding, row
+# (JSON), histogram (zlib-compressed uint32) and thumbnail (float16 bytes).
+CacheEntry = tuple[str, bytes | None, str, str, bytes | None, bytes | None]
 
 
 def cache_key(file_sha256: str, settings_digest: str) -> str:
+    """The key of a file's cached work: its content hash and the settings' digest."""
     return f"{file_sha256}:{settings_digest}"
+
+
+def cache_entry(key: str, processed: Processed) -> CacheEntry:
+    """``processed`` (readable) as a cache row; made where it was processed, so the
+    driver only inserts it."""
+    return (
+        key,
+        None if processed.file_bytes else processed.image,
+        processed.encoding,
+        json.dumps(processed.row, sort_keys=True),
+        None
+        if processed.histogram is None
+        else zlib.compress(processed.histogram.astype(np.uint32).tobytes(), 1),
+        None if processed.thumbnail is None else processed.thumbnail.astype(np.float16).tobytes(),
+    )
+
+
+def _processed(found: Sequence[Any], file_data: bytes | None) -> Processed:
+    _, image, encoding, row, histogram, thumbnail = found
+    row = json.loads(row)
+    return Processed(
+        image=file_data if image is None else image,
+        encoding=encoding,
+        row=row,
+        histogram=None
+        if histogram is None
+        else np.frombuffer(zlib.decompress(histogram), dtype=np.uint32)
+        .reshape(row["channels"], 256)
+        .astype(np.int64),
+        thumbnail=None if thumbnail is None else np.frombuffer(thumbnail, dtype=np.float16),
+        file_bytes=image is None,
+    )
 
 
 class IngestCache:
@@ -56,61 +101,62 @@ class IngestCache:
                 self._connection.execute("PRAGMA journal_mode=WAL")
                 self._connection.execute("PRAGMA synchronous=NORMAL")
                 self._connection.execute(_SCHEMA)
+                # The table of an earlier cache format: its rows are never read.
+                self._connection.execute("DROP TABLE IF EXISTS images")
             elif self.path.exists():
                 self._connection = sqlite3.connect(
                     f"file:{self.path}?mode=ro", uri=True, timeout=60
                 )
         return self._connection
 
-    def get(self, key: str) -> Processed | None:
+    def get_many(
+        self, keys: Sequence[str], file_data: Sequence[bytes | None] | None = None
+    ) -> dict[str, Processed]:
+        """The cached images of those ``keys`` that are cached.
+
+        Args:
+            keys: Cache keys (:func:`cache_key`).
+            file_data: Each key's file bytes, for entries stored as the file's own
+                bytes (their ``image`` is None without it).
+        """
+        connection = self._connect()
+        if connection is None or not keys:
+            return {}
+        data = dict(zip(keys, file_data, strict=True)) if file_data is not None else {}
+        found: dict[str, Processed] = {}
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), _KEYS_PER_QUERY):
+            batch = unique[start : start + _KEYS_PER_QUERY]
+            marks = ",".join("?" * len(batch))
+            try:
+                rows = connection.execute(
+                    f"SELECT {_COLUMNS} FROM {_TABLE} WHERE key IN ({marks})", batch
+                ).fetchall()
+            except sqlite3.OperationalError:
+                return {}  # no table yet: nothing cached
+            for row in rows:
+                found[row[0]] = _processed(row, data.get(row[0]))
+        return found
+
+    def get(self, key: str, file_data: bytes | None = None) -> Processed | None:
         """The cached image for ``key``, or None."""
+        return self.get_many([key], None if file_data is None else [file_data]).get(key)
+
+    def put_entries(self, entries: Iterable[CacheEntry]) -> None:
+        """Stores cache rows made by :func:`cache_entry`, in one transaction."""
         connection = self._connect()
         if connection is None:
-            return None
-        try:
-            found = connection.execute(
-                "SELECT image, encoding, row, histogram, thumbnail FROM images WHERE key = ?",
-                (key,),
-            ).fetchone()
-        except sqlite3.OperationalError:
-            return None  # no table yet: nothing cached
-        if found is None:
-            return None
-        image, encoding, row, histogram, thumbnail = found
-        row = json.loads(row)
-        shape = (row["channels"], 256)
-        return Processed(
-            image=image,
-            encoding=encoding,
-            row=row,
-            histogram=None
-            if histogram is None
-            else np.frombuffer(zlib.decompress(histogram), dtype=np.uint32)
-            .reshape(shape)
-            .astype(np.int64),
-            thumbnail=None if thumbnail is None else np.frombuffer(thumbnail, dtype=np.float16),
-        )
+            raise ValueError(f"the ingestion cache {self.path} was opened read-only")
+        with connection:
+            connection.executemany(
+                f"INSERT OR REPLACE INTO {_TABLE} ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)", entries
+            )
 
     def put_many(self, entries: list[tuple[str, Processed]]) -> None:
         """Stores readable processed images (unreadable ones are tried again next time)."""
-        connection = self._connect()
-        assert connection is not None
-        rows = [
-            (
-                key,
-                item.image,
-                item.encoding,
-                json.dumps(item.row, sort_keys=True),
-                None
-                if item.histogram is None
-                else zlib.compress(item.histogram.astype(np.uint32).tobytes(), 1),
-                None if item.thumbnail is None else item.thumbnail.astype(np.float16).tobytes(),
-            )
-            for key, item in entries
-            if item.row.get("readable")
-        ]
-        with connection:
-            connection.executemany("INSERT OR REPLACE INTO images VALUES (?, ?, ?, ?, ?, ?)", rows)
+        self.put_entries(
+            cache_entry(key, item) for key, item in entries if item.row.get("readable")
+        )
 
     def close(self) -> None:
         if self._connection is not None:

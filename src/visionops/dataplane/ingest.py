@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from visionops.dataplane.batch import process_arrays, process_files
-from visionops.dataplane.cache import IngestCache, cache_key
+from visionops.dataplane.cache import IngestCache
 from visionops.dataplane.images import IngestSettings
 from visionops.dataplane.layout import DatasetMeta
 from visionops.dataplane.parallel import describe_engine, run_tasks
@@ -78,7 +78,9 @@ def ingest(job: IngestionJob, target: Path, cache: IngestCache | None = None) ->
     per_shard = job.images_per_shard
     total = len(source)
     tasks = -(-total // per_shard)
-    logger.info("ingestion: %d images in %d shard(s) on %s", total, tasks, describe_engine(tasks, total))
+    logger.info(
+        "ingestion: %d images in %d shard(s) on %s", total, tasks, describe_engine(tasks, total)
+    )
     if source.files is not None:
         cache_path = str(cache.path) if cache is not None and cache.path.exists() else None
         arguments = (
@@ -101,35 +103,24 @@ def ingest(job: IngestionJob, target: Path, cache: IngestCache | None = None) ->
         )
     writer = ShardWriter(target, list(source.class_names), per_shard)
     progress = Progress("ingestion", total)
-    digest = job.settings.digest()
     reused = 0
     try:
-        row_number = 0
-        for shard_results in results:
-            fresh = []
-            for file_sha256, processed, cached in shard_results:
-                label = int(source.labels[row_number])
-                row = dict(
-                    processed.row,
-                    source_id=source.source_ids[row_number],
-                    label=label,
-                    file_sha256=file_sha256,
+        start = 0
+        for shard in results:
+            stop = start + len(shard)
+            labels = source.labels[start:stop].tolist()
+            rows = [
+                dict(row, source_id=source_id, label=label)
+                for row, source_id, label in zip(
+                    shard.rows, source.source_ids[start:stop], labels, strict=True
                 )
-                writer.add(
-                    row,
-                    processed.image,
-                    processed.encoding,
-                    processed.histogram,
-                    processed.thumbnail,
-                )
-                if cached:
-                    reused += 1
-                elif file_sha256:
-                    fresh.append((cache_key(file_sha256, digest), processed))
-                row_number += 1
-            if cache is not None and fresh:
-                cache.put_many(fresh)
-            progress.advance(len(shard_results))
+            ]
+            writer.add_many(rows, shard.images, shard.encodings, shard.histogram, shard.thumbnails)
+            if cache is not None and shard.cache_entries:
+                cache.put_entries(shard.cache_entries)
+            reused += shard.reused
+            progress.advance(len(shard))
+            start = stop
         meta = writer.finish(job.description)
     except BaseException:
         writer.abort()

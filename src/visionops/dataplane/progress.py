@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections.abc import Callable
 from typing import TextIO
 
 logger = logging.getLogger(__name__)
@@ -33,22 +34,33 @@ class Progress:
         total: Images to go through.
         stream: Where a terminal line goes (stderr by default).
         interval: Seconds between logged lines when not on a terminal.
+        clock: Seconds from any origin (``time.perf_counter`` by default).
     """
 
+    # Seconds between redraws of the terminal line.
+    REDRAW_INTERVAL = 0.2
+
     def __init__(
-        self, stage: str, total: int, stream: TextIO | None = None, interval: float = 10.0
+        self,
+        stage: str,
+        total: int,
+        stream: TextIO | None = None,
+        interval: float = 10.0,
+        clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.stage = stage
         self.total = total
         self.stream = stream or sys.stderr
         self.interval = interval
+        self.clock = clock
         self.done = 0
-        self.started = time.perf_counter()
+        self.started = clock()
         self._last = self.started
         self._terminal = bool(getattr(self.stream, "isatty", lambda: False)())
 
     def line(self) -> str:
-        elapsed = max(time.perf_counter() - self.started, 1e-9)
+        """``<stage>: <done>/<total> images, <rate> images/s, <time> left``."""
+        elapsed = max(self.clock() - self.started, 1e-9)
         rate = self.done / elapsed
         left = (self.total - self.done) / rate if rate > 0 else float("inf")
         eta = _duration(left) if left != float("inf") else "?"
@@ -59,9 +71,9 @@ class Progress:
     def advance(self, count: int) -> None:
         """Counts ``count`` more images done."""
         self.done += count
-        now = time.perf_counter()
+        now = self.clock()
         if self._terminal:
-            if now - self._last >= 0.2 or self.done >= self.total:
+            if now - self._last >= self.REDRAW_INTERVAL or self.done >= self.total:
                 self.stream.write("\r" + self.line().ljust(72))
                 self.stream.flush()
                 self._last = now
@@ -71,7 +83,7 @@ class Progress:
 
     def finish(self) -> float:
         """Ends the report; returns the seconds taken."""
-        elapsed = time.perf_counter() - self.started
+        elapsed = self.clock() - self.started
         if self._terminal:
             self.stream.write("\r" + self.line().ljust(72) + "\n")
             self.stream.flush()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterator
+from functools import lru_cache
 from pathlib import Path
 from typing import BinaryIO
 
@@ -23,9 +24,14 @@ from visionops.errors import SourceError
 IMAGE_FEATURE, LABEL_FEATURE, ENCODING_FEATURE = "image", "label", "encoding"
 # Bytes around a record's data in a TFRecord file: length and its CRC before, CRC after.
 HEADER_BYTES, FOOTER_BYTES = 12, 4
+_SMALL_VARINTS = [bytes((value,)) for value in range(0x80)]
+# A map entry's key field (number 1, length-delimited) naming the image feature.
+_IMAGE_KEY = b"\x0a\x05" + IMAGE_FEATURE.encode()
 
 
 def _varint(value: int) -> bytes:
+    if value < 0x80:
+        return _SMALL_VARINTS[value]
     out = bytearray()
     while True:
         byte = value & 0x7F
@@ -42,20 +48,69 @@ def _field(number: int, payload: bytes) -> bytes:
     return _varint(number << 3 | 2) + _varint(len(payload)) + payload
 
 
+def _header(number: int, size: int) -> bytes:
+    """The key and length that open a length-delimited field of ``size`` bytes."""
+    return _varint(number << 3 | 2) + _varint(size)
+
+
+def _example_parts(image: bytes, label: int, encoding: str) -> list[bytes]:
+    """A serialized ``tf.train.Example`` as pieces to join, the image not copied.
+
+    The Example holds one ``Features`` message: a map entry per feature, keys in sorted
+    order (encoding, image, label), each ``Feature`` a ``BytesList`` (field 1) or an
+    ``Int64List`` (field 3) of one value.
+    """
+    encoding_entry, label_entry = _encoding_entry(encoding), _label_entry(label)
+    # The image entry, built around the image's bytes: BytesList, Feature, map entry.
+    value_header = _header(1, len(image))
+    list_size = len(value_header) + len(image)
+    list_header = _header(1, list_size)
+    feature_size = len(list_header) + list_size
+    entry_head = _IMAGE_KEY + _header(2, feature_size)
+    entry_size = len(entry_head) + feature_size
+    image_head = _header(1, entry_size) + entry_head + list_header + value_header
+    features_size = len(encoding_entry) + len(image_head) + len(image) + len(label_entry)
+    return [_header(1, features_size) + encoding_entry + image_head, image, label_entry]
+
+
+@lru_cache(maxsize=16)
+def _encoding_entry(encoding: str) -> bytes:
+    feature = _field(1, _field(1, encoding.encode()))
+    return _field(1, _field(1, ENCODING_FEATURE.encode()) + _field(2, feature))
+
+
+@lru_cache(maxsize=4096)
+def _label_entry(label: int) -> bytes:
+    if label < 0:
+        raise ValueError(f"labels are non-negative; got {label}")
+    return _field(
+        1, _field(1, LABEL_FEATURE.encode()) + _field(2, _field(3, _field(1, _varint(label))))
+    )
+
+
 def encode_example(image: bytes, label: int, encoding: str) -> bytes:
     """A serialized ``tf.train.Example`` with features ``encoding`` and ``image`` (a
     BytesList each) and ``label`` (an Int64List), keys in sorted order."""
-    if label < 0:
-        raise ValueError(f"labels are non-negative; got {label}")
-    features = {
-        ENCODING_FEATURE: _field(1, _field(1, encoding.encode())),
-        IMAGE_FEATURE: _field(1, _field(1, image)),
-        LABEL_FEATURE: _field(3, _field(1, _varint(label))),
-    }
-    entries = b"".join(
-        _field(1, _field(1, key.encode()) + _field(2, features[key])) for key in sorted(features)
-    )
-    return _field(1, entries)
+    return b"".join(_example_parts(image, label, encoding))
+
+
+def framed_example(image: bytes, label: int, encoding: str) -> tuple[bytes, int]:
+    """``frame(encode_example(image, label, encoding))`` with the image copied once,
+    and the record's length (what the index keeps)."""
+    parts = _example_parts(image, label, encoding)
+    size = sum(len(part) for part in parts)
+    length = struct.pack("<Q", size)
+    crc = 0
+    for part in parts:
+        crc = google_crc32c.extend(crc, part)
+    return b"".join(
+        [
+            length,
+            struct.pack("<I", _mask(google_crc32c.value(length))),
+            *parts,
+            struct.pack("<I", _mask(crc)),
+        ]
+    ), size
 
 
 def _read_varint(data: bytes, position: int) -> tuple[int, int]:
@@ -100,9 +155,13 @@ def decode_example(record: bytes) -> tuple[bytes, int, str]:
         raise SourceError(f"not an image record of a visionops shard: {error}") from error
 
 
-def _masked_crc(data: bytes) -> int:
-    crc = google_crc32c.value(data)
+def _mask(crc: int) -> int:
+    """TFRecord's masked CRC: rotated right by 15 bits plus a constant."""
     return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def _masked_crc(data: bytes) -> int:
+    return _mask(google_crc32c.value(data))
 
 
 def frame(record: bytes) -> bytes:
@@ -127,9 +186,10 @@ def read_framed(stream: BinaryIO, offset: int, length: int, where: str) -> bytes
     if len(entry) != HEADER_BYTES + length + FOOTER_BYTES:
         raise SourceError(f"{where}: shard ends before the record at byte {offset}")
     (declared,) = struct.unpack("<Q", entry[:8])
+    (length_crc,) = struct.unpack("<I", entry[8:HEADER_BYTES])
     record = entry[HEADER_BYTES : HEADER_BYTES + length]
     (crc,) = struct.unpack("<I", entry[-FOOTER_BYTES:])
-    if declared != length or crc != _masked_crc(record):
+    if declared != length or length_crc != _masked_crc(entry[:8]) or crc != _masked_crc(record):
         raise SourceError(
             f"{where}: the record at byte {offset} does not match the index (corrupt or "
             "changed shard); rebuild the dataset (dvc repro)"
@@ -152,6 +212,13 @@ def iter_framed(path: Path) -> Iterator[bytes]:
             if len(header) < HEADER_BYTES:
                 raise SourceError(f"{path}: truncated record header at byte {offset}")
             (length,) = struct.unpack("<Q", header[:8])
+            (length_crc,) = struct.unpack("<I", header[8:])
+            if length_crc != _masked_crc(header[:8]):
+                # Checked before reading on: a damaged length may be any size.
+                raise SourceError(
+                    f"{path}: the record header at byte {offset} is corrupt (its length "
+                    "fails its CRC); rebuild the dataset (dvc repro)"
+                )
             yield read_framed(stream, offset, length, str(path))
             offset += HEADER_BYTES + length + FOOTER_BYTES
             stream.seek(offset)

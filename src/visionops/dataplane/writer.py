@@ -12,6 +12,7 @@ import os
 import shutil
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,14 +27,18 @@ from visionops.dataplane.layout import (
     DatasetMeta,
     shard_name,
 )
-from visionops.dataplane.records import FOOTER_BYTES, HEADER_BYTES, encode_example, frame
+from visionops.dataplane.records import framed_example
 
 THUMBNAILS_FILE = "thumbnails.npy"
+THUMBNAIL_VALUES = 256
 DEFAULT_IMAGES_PER_SHARD = 2048
 
 
 class ShardWriter:
     """Builds a dataset version at ``target``.
+
+    Memory holds the index (as Arrow columns) and nothing of the images: records go
+    to the open shard file as they come, thumbnails to a file beside it.
 
     Args:
         target: The dataset folder to (re)place.
@@ -52,22 +57,36 @@ class ShardWriter:
         self.images_per_shard = images_per_shard
         self.staging = self.target.parent / f".{self.target.name}.{uuid.uuid4().hex[:8]}"
         (self.staging / SHARDS_DIR).mkdir(parents=True)
-        self._rows: list[dict[str, Any]] = []
-        self._thumbnails: list[np.ndarray] = []
+        self._thumbnails = (self.staging / f"{THUMBNAILS_FILE}.part").open("wb")
+        self._rows: list[dict[str, Any]] = []  # rows of the open shard
+        self._tables: list[pa.Table] = []  # rows of the closed shards
+        self._count = 0
         self._histogram: np.ndarray | None = None
         self._dtypes: Counter[str] = Counter()
+        self._shapes: Counter[tuple[int, int, int]] = Counter()
         self._stream: Any = None
         self._shard = -1
         self._offset = 0
         self._position = 0
 
+    def __len__(self) -> int:
+        """Rows added so far."""
+        return self._count
+
     def _open_shard(self, number: int) -> None:
-        if self._stream is not None:
-            self._stream.close()
+        self._close_shard()
         self._shard = number
         self._stream = (self.staging / SHARDS_DIR / f"{number:05d}.part").open("wb")
         self._offset = 0
         self._position = 0
+
+    def _close_shard(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
+        if self._rows:
+            self._tables.append(rows_table(self._rows))
+            self._rows = []
 
     def add(
         self,
@@ -87,30 +106,61 @@ class ShardWriter:
             histogram: ``[channels, 256]`` uint8 value counts, added to the dataset's.
             thumbnail: The 16x16 gray thumbnail, for near-duplicate checks.
         """
-        shard = len(self._rows) // self.images_per_shard
-        if shard != self._shard:
-            self._open_shard(shard)
-        row = dict(row, class_name=self.class_names[row["label"]], shard=shard)
-        if row.get("readable"):
-            record = encode_example(image, int(row["label"]), encoding)
-            self._stream.write(frame(record))
-            row.update(position=self._position, offset=self._offset, length=len(record))
-            row["encoding"] = encoding
-            self._offset += HEADER_BYTES + len(record) + FOOTER_BYTES
-            self._position += 1
-            self._dtypes[str(row.get("dtype"))] += 1
-            if histogram is not None:
-                self._histogram = (
-                    histogram.astype(np.int64)
-                    if self._histogram is None
-                    else self._histogram + histogram
+        thumbnails = np.full((1, THUMBNAIL_VALUES), np.nan, dtype=np.float16)
+        if thumbnail is not None:
+            thumbnails[0] = np.asarray(thumbnail).reshape(-1)
+        self.add_many([row], [image], [encoding], histogram, thumbnails)
+
+    def add_many(
+        self,
+        rows: Sequence[dict[str, Any]],
+        images: Sequence[bytes],
+        encodings: Sequence[str],
+        histogram: np.ndarray | None,
+        thumbnails: np.ndarray,
+    ) -> None:
+        """Appends several images at once (a shard's results), in order.
+
+        Args:
+            rows: Each image's index columns, as for :meth:`add`.
+            images: Each image's stored bytes (empty when unreadable).
+            encodings: How each image is encoded.
+            histogram: ``[channels, 256]`` uint8 value counts of these images together,
+                added to the dataset's.
+            thumbnails: ``[images, 256]`` gray thumbnails (NaN rows where unreadable).
+        """
+        if not len(rows) == len(images) == len(encodings) == len(thumbnails):
+            raise ValueError(
+                f"{len(rows)} rows, {len(images)} images, {len(encodings)} encodings and "
+                f"{len(thumbnails)} thumbnails: one of each per image"
+            )
+        for given, image, encoding in zip(rows, images, encodings, strict=True):
+            shard = self._count // self.images_per_shard
+            if shard != self._shard:
+                self._open_shard(shard)
+            label = int(given["label"])
+            row = dict(given, class_name=self.class_names[label], shard=shard)
+            if row.get("readable"):
+                entry, length = framed_example(image, label, encoding)
+                self._stream.write(entry)
+                row.update(
+                    position=self._position, offset=self._offset, length=length, encoding=encoding
                 )
-        else:
-            row.update(position=-1, offset=-1, length=0, encoding="")
-        self._rows.append(row)
-        self._thumbnails.append(
-            thumbnail if thumbnail is not None else np.full(256, np.nan, dtype=np.float16)
-        )
+                self._offset += len(entry)
+                self._position += 1
+                self._dtypes[str(row.get("dtype"))] += 1
+                self._shapes[(int(row["height"]), int(row["width"]), int(row["channels"]))] += 1
+            else:
+                row.update(position=-1, offset=-1, length=0, encoding="")
+            self._rows.append(row)
+            self._count += 1
+        if histogram is not None:
+            self._histogram = (
+                histogram.astype(np.int64)
+                if self._histogram is None
+                else self._histogram + histogram
+            )
+        self._thumbnails.write(np.ascontiguousarray(thumbnails, dtype=np.float16).tobytes())
 
     def finish(self, source: dict[str, Any]) -> DatasetMeta:
         """Names the shards, writes the index and ``dataset.json``, and puts the folder
@@ -119,8 +169,8 @@ class ShardWriter:
         Args:
             source: What was ingested, kept in ``dataset.json``.
         """
-        if self._stream is not None:
-            self._stream.close()
+        self._close_shard()
+        self._thumbnails.close()
         count = self._shard + 1
         names = []
         for number in range(count):
@@ -129,19 +179,19 @@ class ShardWriter:
                 self.staging / SHARDS_DIR / f"{number:05d}.part", self.staging / SHARDS_DIR / name
             )
             names.append(name)
-        write_index(self._rows, self.staging / INDEX_FILE)
-        np.save(
+        write_table(self._tables, self.staging / INDEX_FILE)
+        self._tables = []
+        _write_npy(
+            self.staging / f"{THUMBNAILS_FILE}.part",
             self.staging / THUMBNAILS_FILE,
-            np.asarray(self._thumbnails, dtype=np.float16).reshape(-1, 256),
+            (self._count, THUMBNAIL_VALUES),
         )
-        readable = [row for row in self._rows if row.get("readable")]
-        shapes = Counter((row["height"], row["width"], row["channels"]) for row in readable)
         dtype = self._dtypes.most_common(1)[0][0] if self._dtypes else "uint8"
         meta = DatasetMeta(
             class_names=self.class_names,
-            image_shape=list(shapes.most_common(1)[0][0]) if shapes else [0, 0, 0],
+            image_shape=list(self._shapes.most_common(1)[0][0]) if self._shapes else [0, 0, 0],
             dtype=dtype,
-            images=len(self._rows),
+            images=self._count,
             shards=names,
             histograms=None
             if self._histogram is None or dtype != "uint8"
@@ -156,23 +206,42 @@ class ShardWriter:
         """Removes what was written; ``target`` stays as it was."""
         if self._stream is not None:
             self._stream.close()
+        self._thumbnails.close()
         shutil.rmtree(self.staging, ignore_errors=True)
+
+
+def _write_npy(raw: Path, target: Path, shape: tuple[int, int]) -> None:
+    """Writes float16 values held in ``raw`` as the ``.npy`` file ``np.save`` writes."""
+    header = {"descr": np.dtype(np.float16).str, "fortran_order": False, "shape": shape}
+    with target.open("wb") as out, raw.open("rb") as values:
+        np.lib.format.write_array_header_1_0(out, header)
+        shutil.copyfileobj(values, out, 1 << 20)
+    raw.unlink()
+
+
+def rows_table(rows: Sequence[dict[str, Any]]) -> pa.Table:
+    """Index rows as an Arrow table: a column per key of any row (missing: null), each
+    column's type inferred from its values."""
+    keys: dict[str, None] = {}
+    for row in rows:
+        keys.update(dict.fromkeys(row))
+    return pa.table({key: [row.get(key) for row in rows] for key in keys})
+
+
+def write_table(tables: Sequence[pa.Table], path: Path) -> None:
+    """Writes index tables (one per shard) as one Parquet file, columns sorted by
+    name, deterministically."""
+    if not tables:
+        table = pa.table({"source_id": pa.array([], pa.string())})
+    else:
+        table = pa.concat_tables(tables, promote_options="permissive")
+        table = table.select(sorted(table.column_names))
+    pq.write_table(table, path, compression="zstd", write_statistics=False, store_schema=True)
 
 
 def write_index(rows: list[dict[str, Any]], path: Path) -> None:
     """Writes index rows as Parquet, columns in a fixed order, deterministically."""
-    columns: dict[str, list[Any]] = {}
-    for row in rows:
-        for key in row:
-            columns.setdefault(key, [])
-    table = {key: [row.get(key) for row in rows] for key in sorted(columns)}
-    pq.write_table(
-        pa.table(table) if rows else pa.table({"source_id": pa.array([], pa.string())}),
-        path,
-        compression="zstd",
-        write_statistics=False,
-        store_schema=True,
-    )
+    write_table([rows_table(rows)] if rows else [], path)
 
 
 def replace_folder(staging: Path, target: Path) -> None:

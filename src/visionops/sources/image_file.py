@@ -34,9 +34,11 @@ def _to_mode(image: Image.Image, channels: int) -> Image.Image:
     """Converts any Pillow mode to L or RGB: palette and alpha over their colours,
     CMYK to RGB, and 16-bit gray scaled (not clipped) to 8 bits."""
     if image.mode in _SIXTEEN_BIT_MODES:
-        wide = np.asarray(image, dtype=np.uint32)
+        wide = np.asarray(image, dtype=np.int64).clip(0, 65535)
+        # 16-bit values map onto 0..255 rounded to nearest (65535 -> 255, 32768 -> 128);
+        # a 32-bit "I" image whose values all fit in 8 bits is taken as 8-bit.
         scale = 65535 if image.mode != "I" or wide.max(initial=0) > 255 else 255
-        image = Image.fromarray((wide * 255 // max(scale, 1)).clip(0, 255).astype(np.uint8), "L")
+        image = Image.fromarray(((wide * 255 + scale // 2) // scale).astype(np.uint8), "L")
     if image.mode == "P":
         image = image.convert("RGBA" if "transparency" in image.info else "RGB")
     if image.mode in ("LA", "PA", "RGBA", "La", "RGBa"):

@@ -10,9 +10,15 @@ import numpy as np
 
 from visionops.errors import ConfigError, SourceError
 from visionops.image_dataset import ImageDataset
-from visionops.sources.image_file import CHANNEL_MODES, IMAGE_SUFFIXES, MAX_IMAGE_PIXELS, decode_file
+from visionops.sources.image_file import (
+    CHANNEL_MODES,
+    IMAGE_SUFFIXES,
+    MAX_IMAGE_PIXELS,
+    decode_file,
+)
 
 logger = logging.getLogger(__name__)
+
 
 def list_image_files(root: Path) -> dict[str, list[Path]]:
     """Lists the image files of each class folder under ``root``, sorted by name.
