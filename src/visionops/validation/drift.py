@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from matplotlib.figure import Figure
 
 from visionops.dataplane.reader import ShardedDataset
@@ -144,25 +145,19 @@ def dataset_profile(
         raise ValueError(f"value_range must be two finite numbers, low < high; got {value_range}")
     if bins < 1 or chunk_size < 1:
         raise ValueError(f"bins and chunk_size must be positive; got {bins} and {chunk_size}")
-    index = dataset.read_index(["label", "readable"]) if len(dataset) else None
-    readable = (
-        index["readable"].fillna(False).to_numpy(dtype=bool)
-        if index is not None
-        else np.zeros(0, bool)
-    )
-    labels = index["label"].to_numpy(dtype=np.int64)[readable] if index is not None else readable
     shape = dataset.image_shape
+    columns = ["label", "readable", "height", "width", "channels"]
+    # An empty version's index has no columns but source_id.
+    index = dataset.read_index(columns) if len(dataset) else pd.DataFrame(columns=columns)
+    readable = index["readable"].fillna(False).to_numpy(dtype=bool)
+    labels = index["label"].to_numpy(dtype=np.int64)[readable]
     if dataset.meta.histograms is not None:
         histograms = rebin_value_counts(np.asarray(dataset.meta.histograms), low, high, bins)
     else:
         histograms = np.zeros((shape[2], bins), dtype=np.int64)
-        sides = dataset.read_index(["height", "width", "channels"]) if len(dataset) else None
-        same_shape = (
-            readable & (sides.to_numpy(dtype=float) == np.asarray(shape)).all(axis=1)
-            if sides is not None
-            else readable
-        )
-        for _, chunk in dataset.iter_chunks(chunk_size, np.flatnonzero(same_shape)):
+        sides = index[["height", "width", "channels"]].to_numpy(dtype=float)
+        rows = np.flatnonzero(readable & (sides == np.asarray(shape)).all(axis=1))
+        for _, chunk in dataset.iter_chunks(chunk_size, rows):
             pixels = chunk.images.reshape(-1, shape[2])
             for channel in range(shape[2]):
                 histograms[channel] += _channel_histogram(pixels[:, channel], low, high, bins)

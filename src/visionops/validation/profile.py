@@ -48,7 +48,7 @@ def _channel_count(index: pd.DataFrame, dataset: ShardedDataset) -> int:
 def _column(index: pd.DataFrame, name: str, readable: np.ndarray, fill: Any) -> np.ndarray:
     """``index[name]`` with ``fill`` in unreadable rows (and for a column it lacks)."""
     if name not in index:
-        return np.full(len(index), fill)
+        return np.full(len(index), fill, dtype=object)
     values = index[name].to_numpy(dtype=object)
     return np.where(readable, values, fill)
 
@@ -104,11 +104,9 @@ def profile_dataset(
         for name in ("height", "width", "channels")
     }
     # Unreadable rows have no content: give each its own key so none groups with another.
-    hashes = np.where(
-        readable,
-        _column(index, "sha256", readable, "").astype(str),
-        np.asarray([f"unreadable:{row}" for row in range(count)], dtype=object),
-    ).astype(str)
+    hashes = _column(index, "sha256", readable, "")
+    hashes[~readable] = [f"unreadable:{row}" for row in np.flatnonzero(~readable)]
+    hashes = hashes.astype(str)
     phashes = _column(index, "phash", readable, "").astype(str)
     _, first_index, inverse = np.unique(hashes, return_index=True, return_inverse=True)
     statistics = {
