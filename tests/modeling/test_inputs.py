@@ -168,7 +168,7 @@ def test_training_on_streamed_splits_learns_and_repeats_its_weights(
         "precision": "float32",
         "deterministic": True,
         "cache_budget_mb": 0,
-        "seed": 1,
+        "seed": 0,
         "verbose": False,
     }
 

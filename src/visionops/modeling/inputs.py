@@ -155,7 +155,12 @@ def stream_records(split: ShardedDataset, file_order: tf.Tensor | None = None) -
     return _records(split, _decoder(split), file_order)
 
 
-def _records(split: ShardedDataset, decode: Any, file_order: tf.Tensor | None) -> tf.data.Dataset:
+def _records(
+    split: ShardedDataset,
+    decode: Any,
+    file_order: tf.Tensor | None,
+    shuffle_seed: tf.Tensor | None = None,
+) -> tf.data.Dataset:
     files = [str(path) for path in split.shard_files()]
     if not files:
         dtype = tf.as_dtype(np.dtype(split.meta.dtype))
@@ -172,7 +177,22 @@ def _records(split: ShardedDataset, decode: Any, file_order: tf.Tensor | None) -
             num_parallel_calls=tf.data.AUTOTUNE,
             deterministic=True,
         )
+    if shuffle_seed is not None:
+        records = _shuffle_buffered(records, shuffle_seed)
     return records.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def _shuffle_buffered(records: tf.data.Dataset, seed: tf.Tensor) -> tf.data.Dataset:
+    """``records`` shuffled a buffer of :data:`SHUFFLE_BUFFER` at a time, each buffer by
+    a stateless shuffle seeded from ``seed`` (shape ``[2]``) and its number: the order
+    depends on ``seed`` alone, never on a random state another epoch has advanced.
+    The buffer holds encoded records, so its memory is that of their bytes."""
+
+    def shuffle(number: tf.Tensor, buffer: tf.Tensor) -> tf.Tensor:
+        buffer_seed = tf.random.experimental.stateless_fold_in(seed, number)
+        return tf.random.experimental.stateless_shuffle(buffer, seed=buffer_seed)
+
+    return records.batch(SHUFFLE_BUFFER).enumerate().map(shuffle).unbatch()
 
 
 def image_batches(split: ShardedDataset, batch_size: int) -> tf.data.Dataset:
@@ -298,14 +318,9 @@ class SplitInput:
 
     def _stream(self, seed: tf.Tensor, epoch: tf.Tensor) -> tf.data.Dataset:
         """One epoch's images and labels from the shards: the shard order shuffled from
-        ``(seed, epoch)``, then a shuffle buffer seeded from them too."""
+        ``(seed, epoch)``, then their records shuffled a buffer at a time, from
+        ``(seed, epoch)`` too, before they are decoded."""
         pair = tf.stack([seed, epoch])
         file_order = tf.random.experimental.stateless_shuffle(tf.range(len(self._files)), seed=pair)
-        # A fresh buffer per epoch, seeded from (seed, epoch): with the shard order
-        # above, the epoch's order depends on them alone.
-        buffer_seed = tf.random.stateless_uniform(
-            [], seed=pair, minval=None, maxval=None, dtype=tf.int64
-        )
-        return _records(self.split, self._decode, file_order).shuffle(
-            SHUFFLE_BUFFER, seed=buffer_seed, reshuffle_each_iteration=False
-        )
+        buffer_seed = tf.random.experimental.stateless_fold_in(pair, -1)
+        return _records(self.split, self._decode, file_order, buffer_seed)
