@@ -7,12 +7,11 @@ The parameters are the ones ``dvc repro`` will run with: ``params.yaml``, read t
 from __future__ import annotations
 
 import copy
+import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from visionops.config import load_config, read_parameters, registry_root
 from visionops.errors import VisionOpsError
@@ -38,13 +37,13 @@ def project_parameters(project_dir: Path) -> dict[str, Any]:
     return read_parameters(project_dir)
 
 
-def source_options(project_dir: Path, ingestion: dict[str, Any]) -> tuple[str, str | None, dict]:
-    """The source kind, its absolute path (or None) and the reader options."""
-    path = ingestion.get("path")
-    if path:
-        path = str(Path(project_dir) / path)
-    options = {key: ingestion[key] for key in ("image_size", "channels") if key in ingestion}
-    return str(ingestion.get("source", "digits")), path, options
+def ingestion_cache(project_dir: Path) -> Path | None:
+    """The ingestion cache the pipeline keeps (the catalog's ``raw_dataset.cache``)."""
+    entry = load_config(Path(project_dir), "catalog").get("raw_dataset", {})
+    cache = entry.get("cache")
+    if not cache:
+        return None
+    return Path(cache) if Path(cache).is_absolute() else Path(project_dir) / cache
 
 
 def observe_drift(
@@ -52,6 +51,10 @@ def observe_drift(
 ) -> dict[str, Any]:
     """Profiles the source and compares it with the drift reference, as data_validation
     does (same reference choice, bins and value range).
+
+    The source is ingested into a temporary dataset version, through the pipeline's
+    ingestion cache: files the pipeline ingested already are not decoded again, and
+    memory holds a shard at a time, never the source.
 
     Args:
         project_dir: The project folder.
@@ -61,9 +64,12 @@ def observe_drift(
     Returns:
         :func:`visionops.validation.gate.check_drift`'s report.
     """
-    from visionops.sources import read_source
+    from visionops.dataplane.cache import IngestCache
+    from visionops.dataplane.ingest import make_job
+    from visionops.dataplane.reader import ShardedDataset
+    from visionops.sources import open_source
     from visionops.validation.command import reference_location
-    from visionops.validation.drift import distribution_profile
+    from visionops.validation.drift import dataset_profile
     from visionops.validation.gate import check_drift, value_range
     from visionops.validation.reference import load_reference
 
@@ -73,17 +79,22 @@ def observe_drift(
         for name in DRIFT_CHECKS:
             if isinstance(drift.get(name), dict):
                 drift[name]["max_distance"] = max_distance
-    dataset = read_source(*source_options(project_dir, parameters.get("ingestion", {})))
-    readable = dataset.readable
-    usable = dataset if readable.all() else dataset.subset(np.flatnonzero(readable))
-    profile = distribution_profile(
-        usable.images,
-        usable.labels,
-        dataset.class_names,
-        value_range=value_range(params),
-        bins=int(drift.get("bins", 32)),
-        chunk_size=int(params.get("chunk_size", 4096)),
-    )
+    ingestion = dict(parameters.get("ingestion", {}))
+    path = ingestion.get("path")
+    if path and not Path(path).is_absolute():
+        path = str(Path(project_dir) / path)
+    source = str(ingestion.get("source", "digits"))
+    cache_path = ingestion_cache(project_dir)
+    with tempfile.TemporaryDirectory(prefix="visionops-drift-") as scratch:
+        target = Path(scratch) / "dataset"
+        cache = IngestCache(cache_path, writable=True) if cache_path else None
+        make_job(open_source(source, path), ingestion).write(target, cache=cache)
+        profile = dataset_profile(
+            ShardedDataset(target),
+            value_range=value_range(params),
+            bins=int(drift.get("bins", 32)),
+            chunk_size=int(params.get("chunk_size", 4096)),
+        )
     catalog = load_config(project_dir, "catalog")
     reference = load_reference(*reference_location(catalog, Path(project_dir)))
     return check_drift(profile, reference, params)
