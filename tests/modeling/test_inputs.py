@@ -178,3 +178,16 @@ def test_training_on_streamed_splits_learns_and_repeats_its_weights(
     assert first.metadata["weights_sha256"] == again.metadata["weights_sha256"]
     assert first.history[-1]["loss"] < first.history[0]["loss"]
     assert first.history == again.history
+
+
+def test_shards_holding_fewer_images_than_the_index_are_named(tmp_path: Path) -> None:
+    import shutil
+
+    from visionops.errors import SourceError
+
+    whole = write_split(synthetic(10, 0), tmp_path / "whole")
+    shorter = write_split(synthetic(6, 0), tmp_path / "shorter")
+    shutil.copyfile(shorter.shard_files()[0], whole.shard_files()[0])
+
+    with pytest.raises(SourceError, match="shards hold 6 images but its index 10 readable"):
+        SplitInput(ShardedDataset(whole.folder), 4, cache_budget_mb=64, name="train")

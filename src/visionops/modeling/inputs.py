@@ -4,8 +4,7 @@ augmentation, batching.
 Every epoch's order and augmentation derive from ``(seed, epoch)`` alone, never from
 how many epochs ran before in this process: a run resumed at epoch k sees exactly
 the batches an uninterrupted run sees at epoch k. All randomness is stateless
-(``tf.random.stateless_*``, or a shuffle seeded anew each epoch), so it does not
-depend on parallelism either.
+(``tf.random.stateless_*``), so it does not depend on parallelism either.
 
 A split is a dataset version (:class:`~visionops.dataplane.reader.ShardedDataset`).
 One whose decoded images fit ``cache_budget_mb`` is decoded once into memory as one
@@ -16,6 +15,7 @@ TFRecord shards, the images decoded in the graph, in parallel.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -30,6 +30,8 @@ SHUFFLE_BUFFER = 10_000
 # Shards read at once while streaming for training; their records interleave.
 INTERLEAVED_SHARDS = 4
 ENCODINGS = ("png", "jpeg", "raw")
+# Decodes one serialized record to its image and label.
+Decoder = Callable[[tf.Tensor], tuple[tf.Tensor, tf.Tensor]]
 _FEATURES = {
     "image": tf.io.FixedLenFeature([], tf.string),
     "label": tf.io.FixedLenFeature([], tf.int64),
@@ -89,7 +91,7 @@ def decoded_megabytes(split: ShardedDataset) -> float:
     return len(split) * int(np.prod(split.image_shape)) * itemsize / 2**20
 
 
-def _decoder(split: ShardedDataset) -> Any:
+def _decoder(split: ShardedDataset) -> Decoder:
     """A function decoding one serialized record to ``(image, label)``: the image in
     the split's dtype with the static shape ``split.image_shape``.
 
@@ -157,7 +159,7 @@ def stream_records(split: ShardedDataset, file_order: tf.Tensor | None = None) -
 
 def _records(
     split: ShardedDataset,
-    decode: Any,
+    decode: Decoder,
     file_order: tf.Tensor | None,
     shuffle_seed: tf.Tensor | None = None,
 ) -> tf.data.Dataset:
@@ -207,20 +209,26 @@ def image_batches(split: ShardedDataset, batch_size: int) -> tf.data.Dataset:
     return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-def _decode_all(split: ShardedDataset, decode: Any, count: int) -> tuple[np.ndarray, np.ndarray]:
+def _decode_all(
+    split: ShardedDataset, decode: Decoder, count: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Every readable image and label of ``split``, in index order, in one array each."""
     images = np.empty((count, *split.image_shape), dtype=np.dtype(split.meta.dtype))
     labels = np.empty(count, dtype=np.int64)
     filled = 0
     records = _records(split, decode, None).batch(1024)
     for batch_images, batch_labels in records.as_numpy_iterator():
+        if filled + len(batch_images) > count:
+            filled += len(batch_images)
+            break
         images[filled : filled + len(batch_images)] = batch_images
         labels[filled : filled + len(batch_labels)] = batch_labels
         filled += len(batch_images)
     if filled != count:
         raise SourceError(
-            f"{split.folder}: its shards hold {filled} images but its index {count} readable "
-            "ones; the split is damaged: rebuild it (dvc repro)"
+            f"{split.folder}: its shards hold {'more than ' if filled > count else ''}{filled} "
+            f"images but its index {count} readable ones; the split is damaged: rebuild it "
+            "(dvc repro)"
         )
     return images, labels
 
