@@ -8,7 +8,7 @@ import keras
 
 from visionops.dataplane.reader import ShardedDataset
 from visionops.modeling.checkpoint import CheckpointStore, EpochLog
-from visionops.modeling.trainer import train_model as run_training
+from visionops.modeling.run import run_training
 
 
 def train_model(
@@ -22,7 +22,7 @@ def train_model(
 
     Each split is decoded into memory when it fits ``cache_budget_mb``, else streamed
     from its shards. Resumes from the last finished epoch when an earlier run was
-    interrupted.
+    interrupted. With ``RAY_ADDRESS`` set, ``ray_workers`` Ray Train workers train.
 
     Returns:
         The trained model (float32), one record per epoch (loss, accuracy, val_loss,
