@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from visionops.config import load_config
-from visionops.evaluation.gallery import plot_worst_mistakes
+from visionops.evaluation.gallery import plot_worst_mistakes, worst_mistakes
 from visionops.image_dataset import ImageDataset
 from visionops.pipelines.evaluation.nodes import plot_confusion_matrix
 from visionops.validation.drift import distribution_profile, plot_distributions
@@ -150,7 +150,9 @@ def test_worst_mistakes_show_the_most_confident_wrong_images(
     assert len(wrong) > 4
     worst = wrong[np.argsort(-probabilities[wrong].max(axis=1))][:4]
 
-    figure = plot_worst_mistakes(split, probabilities, count=4)
+    chosen = worst_mistakes(probabilities, labels, 4)
+    np.testing.assert_array_equal(chosen, worst)
+    figure = plot_worst_mistakes(split.subset(chosen), probabilities[chosen])
     shown = [axis for axis in figure.axes if axis.images]
     assert len(shown) == 4
     assert "4 most confident" in figure.get_suptitle()
