@@ -11,6 +11,8 @@ import pytest
 
 from offline_pages import outside_references
 from visionops.config import read_parameters
+from visionops.dataplane.ingest import write_arrays
+from visionops.dataplane.reader import ShardedDataset
 from visionops.datasets import FileTreeDataset
 from visionops.image_dataset import ImageDataset
 from visionops.pipelines.data_validation.nodes import validate_images
@@ -94,7 +96,9 @@ def data_docs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The Data Docs the validation node renders, saved as the catalog saves them."""
     params = read_parameters(ROOT)["data_validation"]
     suites = [_suite(name) for name in ("images", "dataset", "classes")]
-    report, _, _, site, _ = validate_images(_small_dataset(), *suites, None, params)
+    folder = tmp_path_factory.mktemp("raw") / "raw_dataset"
+    write_arrays(_small_dataset(), folder)
+    report, _, _, site, _ = validate_images(ShardedDataset(folder), *suites, None, params)
     assert not report["success"], "the small dataset should fail min_rows, to show a failure"
     folder = tmp_path_factory.mktemp("reporting") / "data_docs"
     FileTreeDataset(path=str(folder)).save(site)
