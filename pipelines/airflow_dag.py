@@ -28,7 +28,7 @@ USER = os.environ.get("VISIONOPS_USER", "1000:1000")
 STAGES = {
     "ingestion": [],
     "data_validation": ["ingestion"],
-    "data_processing": ["data_validation"],
+    "data_processing": ["ingestion", "data_validation"],
     "training": ["data_processing"],
     "evaluation": ["data_processing", "training"],
     "deployment": ["data_validation", "data_processing", "training", "evaluation"],
