@@ -25,13 +25,13 @@ Ingest = Callable[..., ShardedDataset]
 def decodes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Counts the files decoded in this process (small jobs run here)."""
     calls: list[int] = []
-    original = images.decode_file
+    original = images.decode_image_file
 
     def counting(data: bytes, *args, **kwargs):
         calls.append(len(data))
         return original(data, *args, **kwargs)
 
-    monkeypatch.setattr(images, "decode_file", counting)
+    monkeypatch.setattr(images, "decode_image_file", counting)
     return calls
 
 

@@ -226,3 +226,20 @@ def test_rgb_with_one_channel_is_its_luminance(
     assert pixels[0, :, 0].tolist() == [76] * 3 + [255] * 3  # ITU-R 601 luma of red: 0.299
     assert _source(row) == ("PNG", 4, 6, 3)
     assert (row["channels"], row["encoding"]) == (1, "png")
+
+
+@pytest.mark.parametrize(("orientation", "source_size"), [(1, (48, 96)), (6, (96, 48))])
+def test_a_large_jpeg_reports_its_own_size_when_decoded_reduced(
+    tmp_path: Path, ingest: Ingest, orientation: int, source_size: tuple[int, int]
+) -> None:
+    """A photo 4x the stored size is decoded at a reduced scale; its row still gives
+    the size a viewer shows (96x48 pixels, turned for orientation 6)."""
+    exif = Image.Exif()
+    exif[ORIENTATION] = orientation
+    data = _saved(_marked(96, 48), "JPEG", quality=90, exif=exif.tobytes())
+    (tmp_path / "src" / "photos").mkdir(parents=True)
+    (tmp_path / "src" / "photos" / "large.jpg").write_bytes(data)
+    dataset = ingest(tmp_path / "src", tmp_path / "set", [12, 12])
+    row = dataset.index.iloc[0]
+    assert (row["source_height"], row["source_width"]) == source_size
+    assert (row["height"], row["width"]) == (12, 12)

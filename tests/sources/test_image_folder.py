@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,7 +13,12 @@ from PIL import Image
 from bombs import SIDE, jpeg_bomb, png_bomb
 from visionops.errors import ConfigError, SourceError
 from visionops.sources import read_source
-from visionops.sources.image_folder import MAX_IMAGE_PIXELS, decode_image, read_image_folder
+from visionops.sources.image_folder import (
+    MAX_IMAGE_PIXELS,
+    decode_image,
+    list_image_files,
+    read_image_folder,
+)
 
 RED = (255, 0, 0)
 BLUE = (0, 0, 255)
@@ -180,3 +186,22 @@ def test_bad_image_size(pets: Path, image_size: object) -> None:
     """An image_size that is not a positive [height, width] is a configuration error."""
     with pytest.raises(ConfigError, match="image_size"):
         read_image_folder(pets, image_size=image_size)  # type: ignore[arg-type]
+
+
+def test_listing_sorts_by_name_and_skips_hidden_and_other_files(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Files are listed by name in each class folder; hidden files are ignored, other
+    files are skipped with one warning naming them; upper-case suffixes count."""
+    for name in ("b.PNG", "a.jpeg", "c.Tif"):
+        write_image(tmp_path / "cls" / name, (2, 2), RED, "RGB")
+    for name in ("._a.jpeg", ".DS_Store", "notes.txt", "x."):
+        (tmp_path / "cls" / name).write_text("not an image")
+    (tmp_path / "cls" / "sub").mkdir()
+    with caplog.at_level(logging.WARNING):
+        files = list_image_files(tmp_path)
+    assert files == {"cls": [tmp_path / "cls" / name for name in ("a.jpeg", "b.PNG", "c.Tif")]}
+    assert caplog.messages == [
+        f"Skipping 2 file(s) in {tmp_path / 'cls'} that are not "
+        ".png/.jpg/.jpeg/.webp/.bmp/.gif/.tif/.tiff: notes.txt, x."
+    ]

@@ -34,18 +34,20 @@ class ShardResult:
     Attributes:
         images: Each image's stored bytes (empty when unreadable).
         encodings: Each image's encoding (empty when unreadable).
-        rows: Each image's index columns from processing (hashes, sizes, format,
-            readability, statistics) and ``file_sha256``.
+        columns: The index columns from processing (hashes, sizes, format,
+            readability, statistics, ``file_sha256``), one value per image (None
+            where an image has none, e.g. the statistics of an unreadable file).
         thumbnails: ``[images, 256]`` float16 gray thumbnails, NaN where unreadable.
         histogram: ``[channels, 256]`` uint8 value counts summed over the readable
             images, or None where there are none (or their dtype is not uint8).
-        cache_entries: Cache rows for the readable files processed afresh.
+        cache_entries: Cache rows for the readable files processed afresh (when the
+            task was given a cache).
         reused: Images that came from the cache.
     """
 
     images: list[bytes] = field(default_factory=list)
     encodings: list[str] = field(default_factory=list)
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    columns: dict[str, list[Any]] = field(default_factory=dict)
     thumbnails: np.ndarray = field(
         default_factory=lambda: np.empty((0, THUMBNAIL_VALUES), dtype=np.float16)
     )
@@ -54,27 +56,34 @@ class ShardResult:
     reused: int = 0
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return len(self.images)
 
 
 def _collect(items: list[tuple[str, Processed]]) -> ShardResult:
     """A shard's results from each image's ``(file_sha256, processed)``."""
-    result = ShardResult(thumbnails=np.full((len(items), THUMBNAIL_VALUES), np.nan, np.float16))
+    thumbnails = np.full((len(items), THUMBNAIL_VALUES), np.nan, np.float16)
     histogram: np.ndarray | None = None
-    for number, (file_sha256, processed) in enumerate(items):
-        result.images.append(processed.image)
-        result.encodings.append(processed.encoding)
-        result.rows.append(dict(processed.row, file_sha256=file_sha256))
+    keys: dict[str, None] = {}
+    for number, (_, processed) in enumerate(items):
+        keys.update(dict.fromkeys(processed.row))
         if processed.thumbnail is not None:
-            result.thumbnails[number] = processed.thumbnail
+            thumbnails[number] = processed.thumbnail
         if processed.histogram is not None:
             histogram = (
                 processed.histogram.astype(np.int64)
                 if histogram is None
                 else histogram + processed.histogram
             )
-    result.histogram = histogram
-    return result
+    rows = [processed.row for _, processed in items]
+    columns = {key: [row.get(key) for row in rows] for key in keys}
+    columns["file_sha256"] = [file_sha256 for file_sha256, _ in items]
+    return ShardResult(
+        images=[processed.image for _, processed in items],
+        encodings=[processed.encoding for _, processed in items],
+        columns=columns,
+        thumbnails=thumbnails,
+        histogram=histogram,
+    )
 
 
 def process_files(
@@ -85,7 +94,8 @@ def process_files(
     Args:
         paths: The shard's files, in order.
         settings: Size and channels to store them with.
-        cache_path: The ingestion cache to read (read-only), or None.
+        cache_path: The ingestion cache (read here, written by the driver), or None
+            for no cache. It need not exist yet.
     """
     data: list[bytes | None] = []
     keys: list[str] = []
@@ -93,7 +103,8 @@ def process_files(
     errors: dict[int, str] = {}
     for number, path in enumerate(paths):
         try:
-            content = Path(path).read_bytes()
+            with open(path, "rb") as stream:
+                content = stream.read()
         except OSError as error:
             errors[number] = f"cannot read file: {error.strerror or error}"
             content = None
@@ -121,7 +132,7 @@ def process_files(
         found = cached.get(key)
         if found is None:
             found = process_file(Path(path), settings, content)
-            if found.row.get("readable"):
+            if cache_path and found.row.get("readable"):
                 entries.append(cache_entry(key, found))
         items.append((file_sha256, found))
     result = _collect(items)

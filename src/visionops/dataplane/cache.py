@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import zlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,9 @@ import numpy as np
 
 from visionops.dataplane.images import Processed
 
-_TABLE = "processed_images"
+# The table of this cache format; tables of earlier formats are dropped on opening.
+_TABLE = "processed_v2"
+_EARLIER_TABLES = ("images", "processed_images")
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS {_TABLE} (
     key TEXT PRIMARY KEY,
@@ -39,7 +40,7 @@ _COLUMNS = "key, image, encoding, row, histogram, thumbnail"
 _KEYS_PER_QUERY = 500
 
 # One cache row, as stored: key, image (None: the file's own bytes), encoding, row
-# (JSON), histogram (zlib-compressed uint32) and thumbnail (float16 bytes).
+# (JSON), histogram (uint16 or uint32 counts) and thumbnail (float16 bytes).
 CacheEntry = tuple[str, bytes | None, str, str, bytes | None, bytes | None]
 
 
@@ -56,11 +57,23 @@ def cache_entry(key: str, processed: Processed) -> CacheEntry:
         None if processed.file_bytes else processed.image,
         processed.encoding,
         json.dumps(processed.row, sort_keys=True),
-        None
-        if processed.histogram is None
-        else zlib.compress(processed.histogram.astype(np.uint32).tobytes(), 1),
+        None if processed.histogram is None else _histogram_bytes(processed.histogram),
         None if processed.thumbnail is None else processed.thumbnail.astype(np.float16).tobytes(),
     )
+
+
+def _histogram_bytes(histogram: np.ndarray) -> bytes:
+    """A histogram's counts as uint16 where they fit (images of up to 65,535 pixels
+    per value), else uint32; not compressed, which would cost more time than the
+    space is worth."""
+    fits = int(histogram.max(initial=0)) <= np.iinfo(np.uint16).max
+    return histogram.astype(np.uint16 if fits else np.uint32).tobytes()
+
+
+def _histogram(data: bytes, channels: int) -> np.ndarray:
+    """The ``[channels, 256]`` histogram :func:`_histogram_bytes` stored."""
+    dtype = np.uint16 if len(data) == channels * 256 * 2 else np.uint32
+    return np.frombuffer(data, dtype=dtype).reshape(channels, 256).astype(np.int64)
 
 
 def _processed(found: Sequence[Any], file_data: bytes | None) -> Processed:
@@ -70,11 +83,7 @@ def _processed(found: Sequence[Any], file_data: bytes | None) -> Processed:
         image=file_data if image is None else image,
         encoding=encoding,
         row=row,
-        histogram=None
-        if histogram is None
-        else np.frombuffer(zlib.decompress(histogram), dtype=np.uint32)
-        .reshape(row["channels"], 256)
-        .astype(np.int64),
+        histogram=None if histogram is None else _histogram(histogram, row["channels"]),
         thumbnail=None if thumbnail is None else np.frombuffer(thumbnail, dtype=np.float16),
         file_bytes=image is None,
     )
@@ -98,11 +107,13 @@ class IngestCache:
             if self._writable:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._connection = sqlite3.connect(self.path, timeout=60)
+                # Entries of a few KB pack better in 16 KiB pages (a new file only).
+                self._connection.execute("PRAGMA page_size=16384")
                 self._connection.execute("PRAGMA journal_mode=WAL")
                 self._connection.execute("PRAGMA synchronous=NORMAL")
                 self._connection.execute(_SCHEMA)
-                # The table of an earlier cache format: its rows are never read.
-                self._connection.execute("DROP TABLE IF EXISTS images")
+                for table in _EARLIER_TABLES:
+                    self._connection.execute(f"DROP TABLE IF EXISTS {table}")
             elif self.path.exists():
                 self._connection = sqlite3.connect(
                     f"file:{self.path}?mode=ro", uri=True, timeout=60

@@ -25,11 +25,10 @@ from PIL import Image
 from visionops.dataplane.similarity import (
     gray_images,
     gray_thumbnails,
-    hash_hex,
     hashes_from_gray,
 )
 from visionops.errors import ConfigError, SourceError
-from visionops.sources.image_file import CHANNEL_MODES, MAX_IMAGE_PIXELS, decode_file
+from visionops.sources.image_file import CHANNEL_MODES, MAX_IMAGE_PIXELS, decode_image_file
 
 # Bumped whenever what a row or a record holds changes: cached rows of another
 # version are not reused.
@@ -37,8 +36,8 @@ PROCESSING_VERSION = 2
 JPEG_QUALITY = 95
 STAT_COLUMNS = ("min", "max", "mean", "std", "saturated_share", "finite")
 _PILLOW_CHANNELS = (1, 3, 4)
-_VALUES = np.arange(256, dtype=np.int64)
-_SQUARES = _VALUES * _VALUES
+# Each uint8 value and its square: a histogram times these gives exact sums.
+_MOMENTS = np.stack([np.arange(256, dtype=np.int64), np.arange(256, dtype=np.int64) ** 2], 1)
 
 
 def stat_columns(channels: int) -> list[str]:
@@ -144,8 +143,9 @@ def decode_stored(
 def content_sha256(pixels: np.ndarray) -> str:
     """sha256 of the pixels' shape, dtype and bytes (see
     :func:`visionops.dataplane.similarity.content_hashes`)."""
-    header = f"{pixels.shape}{pixels.dtype.str}".encode()
-    return hashlib.sha256(header + np.ascontiguousarray(pixels).tobytes()).hexdigest()
+    digest = hashlib.sha256(f"{pixels.shape}{pixels.dtype.str}".encode())
+    digest.update(np.ascontiguousarray(pixels).data)
+    return digest.hexdigest()
 
 
 def uint8_histogram(pixels: np.ndarray) -> np.ndarray:
@@ -164,35 +164,29 @@ def uint8_histogram(pixels: np.ndarray) -> np.ndarray:
 def histogram_statistics(histogram: np.ndarray) -> dict[str, Any]:
     """Exact pixel statistics of uint8 pixels from their ``[channels, 256]`` histogram:
     min, max, mean, std, saturated share and each channel's mean and std."""
-    channels = histogram.shape[0]
-    values = _VALUES
-    count = histogram.sum(axis=1)
-    sums = histogram @ values
-    squares = histogram @ _SQUARES
-    total, total_sum, total_squares = int(count.sum()), int(sums.sum()), int(squares.sum())
-    present = np.flatnonzero(histogram.sum(axis=0))
-    mean = total_sum / total
+    # Integer sums (exact), then Python floats: a few numpy calls per image.
+    counts = histogram.sum(axis=1).tolist()
+    moments = (histogram @ _MOMENTS).tolist()  # per channel: sum of values, of squares
+    by_value = histogram.sum(axis=0)
+    present = np.flatnonzero(by_value)
+    total = sum(counts)
+    mean = sum(sums for sums, _ in moments) / total
+    squares = sum(squares for _, squares in moments)
     stats: dict[str, Any] = {
         "min": float(present[0]),
         "max": float(present[-1]),
         "mean": mean,
-        "std": math.sqrt(max(total_squares / total - mean * mean, 0.0)),
-        "saturated_share": float(histogram[:, 0].sum() + histogram[:, 255].sum()) / total,
+        "std": math.sqrt(max(squares / total - mean * mean, 0.0)),
+        "saturated_share": float(by_value[0] + by_value[255]) / total,
         "finite": True,
     }
-    for channel in range(channels):
-        channel_count = int(count[channel])
-        channel_mean = int(sums[channel]) / channel_count
-        variance = int(squares[channel]) / channel_count - channel_mean * channel_mean
+    for channel, (count, (sums, squares)) in enumerate(zip(counts, moments, strict=True)):
+        channel_mean = sums / count
         stats[f"mean_c{channel}"] = channel_mean
-        stats[f"std_c{channel}"] = math.sqrt(max(variance, 0.0))
+        stats[f"std_c{channel}"] = math.sqrt(
+            max(squares / count - channel_mean * channel_mean, 0.0)
+        )
     return stats
-
-
-def _uint8_statistics(pixels: np.ndarray) -> tuple[dict[str, Any], np.ndarray]:
-    """Exact statistics of uint8 pixels, from their per-channel histogram."""
-    histogram = uint8_histogram(pixels)
-    return histogram_statistics(histogram), histogram
 
 
 def _any_statistics(pixels: np.ndarray) -> dict[str, Any]:
@@ -217,10 +211,19 @@ def _any_statistics(pixels: np.ndarray) -> dict[str, Any]:
     return stats
 
 
-def describe_pixels(pixels: np.ndarray) -> tuple[dict[str, Any], np.ndarray | None, np.ndarray]:
-    """The index columns, histogram and thumbnail that follow from stored pixels."""
+def describe_pixels(
+    pixels: np.ndarray, histogram: np.ndarray | None = None
+) -> tuple[dict[str, Any], np.ndarray | None, np.ndarray]:
+    """The index columns, histogram and thumbnail that follow from stored pixels.
+
+    Args:
+        pixels: ``[H, W, C]`` pixels as stored.
+        histogram: Their ``[C, 256]`` value counts where already known (uint8 only).
+    """
     if pixels.dtype == np.uint8:
-        stats, histogram = _uint8_statistics(pixels)
+        if histogram is None:
+            histogram = uint8_histogram(pixels)
+        stats = histogram_statistics(histogram)
     else:
         stats, histogram = _any_statistics(pixels), None
     gray = gray_images(pixels[np.newaxis])
@@ -230,7 +233,7 @@ def describe_pixels(pixels: np.ndarray) -> tuple[dict[str, Any], np.ndarray | No
         "channels": int(pixels.shape[2]),
         "dtype": str(pixels.dtype),
         "sha256": content_sha256(pixels),
-        "phash": str(hash_hex(hashes_from_gray(gray))[0]),
+        "phash": f"{int(hashes_from_gray(gray)[0]):016x}",  # as hash_hex writes it
         **stats,
     }
     thumbnail = gray_thumbnails(gray)[0].astype(np.float16)
@@ -251,15 +254,17 @@ def process_file(path: Path, settings: IngestSettings, data: bytes | None = None
     """
     data = path.read_bytes() if data is None else data
     try:
-        pixels, source, unchanged = decode_file(
+        decoded = decode_image_file(
             data, settings.image_size, settings.channels, settings.max_pixels
         )
     except SourceError as error:
         return unreadable(f"cannot decode image: {error}")
+    pixels, source = decoded.pixels, decoded.source
     lossy = source["source_format"] == "JPEG"
     # A JPEG that needs no change (no orientation, conversion or resize) is stored as
     # its own bytes: re-encoding would only lose quality and time.
-    file_bytes = lossy and unchanged
+    file_bytes = lossy and decoded.unchanged
+    histogram: np.ndarray | None = None
     if file_bytes:
         image, encoding = data, "jpeg"
     else:
@@ -267,7 +272,10 @@ def process_file(path: Path, settings: IngestSettings, data: bytes | None = None
         if encoding == "jpeg":
             # Profile what training will read: the re-encoded image, decoded.
             pixels = decode_stored(image, encoding, pixels.shape, "uint8")
-    row, histogram, thumbnail = describe_pixels(pixels)
+    if pixels is decoded.pixels:
+        # Pillow counts the values of the image it holds, without another copy.
+        histogram = np.asarray(decoded.image.histogram(), dtype=np.int64).reshape(-1, 256)
+    row, histogram, thumbnail = describe_pixels(pixels, histogram)
     row.update(source, readable=True, read_error="")
     return Processed(image, encoding, row, histogram, thumbnail, file_bytes)
 

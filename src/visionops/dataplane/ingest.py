@@ -82,7 +82,7 @@ def ingest(job: IngestionJob, target: Path, cache: IngestCache | None = None) ->
         "ingestion: %d images in %d shard(s) on %s", total, tasks, describe_engine(tasks, total)
     )
     if source.files is not None:
-        cache_path = str(cache.path) if cache is not None and cache.path.exists() else None
+        cache_path = None if cache is None else str(cache.path)
         arguments = (
             (
                 [str(path) for path in source.files[start : start + per_shard]],
@@ -108,14 +108,14 @@ def ingest(job: IngestionJob, target: Path, cache: IngestCache | None = None) ->
         start = 0
         for shard in results:
             stop = start + len(shard)
-            labels = source.labels[start:stop].tolist()
-            rows = [
-                dict(row, source_id=source_id, label=label)
-                for row, source_id, label in zip(
-                    shard.rows, source.source_ids[start:stop], labels, strict=True
-                )
-            ]
-            writer.add_many(rows, shard.images, shard.encodings, shard.histogram, shard.thumbnails)
+            columns = dict(
+                shard.columns,
+                source_id=source.source_ids[start:stop],
+                label=source.labels[start:stop].tolist(),
+            )
+            writer.add_columns(
+                columns, shard.images, shard.encodings, shard.histogram, shard.thumbnails
+            )
             if cache is not None and shard.cache_entries:
                 cache.put_entries(shard.cache_entries)
             reused += shard.reused

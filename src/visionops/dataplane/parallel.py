@@ -18,7 +18,8 @@ import socket
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
+from multiprocessing import get_all_start_methods, get_context
+from multiprocessing.context import BaseContext
 from typing import Any
 
 from visionops.errors import ConfigError
@@ -73,9 +74,7 @@ def run_tasks(
         for args in arguments:
             yield function(*args)
         return
-    # spawn, not fork: the parent may hold TensorFlow's threads, which fork would copy
-    # in whatever state they are in.
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+    with ProcessPoolExecutor(workers, mp_context=_worker_context(function)) as pool:
         pending: deque[Any] = deque()
         for args in arguments:
             pending.append(pool.submit(function, *args))
@@ -83,6 +82,21 @@ def run_tasks(
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
+
+
+def _worker_context(function: Callable[..., Any]) -> BaseContext:
+    """How worker processes start: forked from a clean server process that imported
+    ``function``'s module once, so each worker starts at once, already importing it.
+
+    Not forked from this process: it may hold TensorFlow's threads, which fork would
+    copy in whatever state they are in. The server is started on first use and serves
+    every later pool of this process.
+    """
+    if "forkserver" not in get_all_start_methods():
+        return get_context("spawn")
+    context = get_context("forkserver")
+    context.set_forkserver_preload([function.__module__])
+    return context
 
 
 def _run_on_ray(

@@ -58,7 +58,7 @@ class ShardWriter:
         self.staging = self.target.parent / f".{self.target.name}.{uuid.uuid4().hex[:8]}"
         (self.staging / SHARDS_DIR).mkdir(parents=True)
         self._thumbnails = (self.staging / f"{THUMBNAILS_FILE}.part").open("wb")
-        self._rows: list[dict[str, Any]] = []  # rows of the open shard
+        self._pending: list[dict[str, list[Any]]] = []  # columns of the open shard
         self._tables: list[pa.Table] = []  # rows of the closed shards
         self._count = 0
         self._histogram: np.ndarray | None = None
@@ -84,9 +84,9 @@ class ShardWriter:
         if self._stream is not None:
             self._stream.close()
             self._stream = None
-        if self._rows:
-            self._tables.append(rows_table(self._rows))
-            self._rows = []
+        if self._pending:
+            self._tables.append(columns_table(self._pending))
+            self._pending = []
 
     def add(
         self,
@@ -119,7 +119,7 @@ class ShardWriter:
         histogram: np.ndarray | None,
         thumbnails: np.ndarray,
     ) -> None:
-        """Appends several images at once (a shard's results), in order.
+        """Appends several images at once, in order.
 
         Args:
             rows: Each image's index columns, as for :meth:`add`.
@@ -129,31 +129,50 @@ class ShardWriter:
                 added to the dataset's.
             thumbnails: ``[images, 256]`` gray thumbnails (NaN rows where unreadable).
         """
-        if not len(rows) == len(images) == len(encodings) == len(thumbnails):
+        keys: dict[str, None] = {}
+        for row in rows:
+            keys.update(dict.fromkeys(row))
+        columns = {key: [row.get(key) for row in rows] for key in keys}
+        self.add_columns(columns, images, encodings, histogram, thumbnails, len(rows))
+
+    def add_columns(
+        self,
+        columns: dict[str, Sequence[Any]],
+        images: Sequence[bytes],
+        encodings: Sequence[str],
+        histogram: np.ndarray | None,
+        thumbnails: np.ndarray,
+        count: int | None = None,
+    ) -> None:
+        """Appends several images given as index columns (a shard task's results).
+
+        Args:
+            columns: Index columns other than shard, position, offset, length and
+                encoding, one value per image; ``label`` and ``readable`` are needed.
+            images: Each image's stored bytes (empty when unreadable).
+            encodings: How each image is encoded.
+            histogram: ``[channels, 256]`` uint8 value counts of these images together.
+            thumbnails: ``[images, 256]`` gray thumbnails (NaN rows where unreadable).
+            count: Images given (``len(images)`` by default).
+        """
+        count = len(images) if count is None else count
+        sizes = {len(values) for values in columns.values()}
+        if sizes - {count} or not len(images) == len(encodings) == len(thumbnails) == count:
             raise ValueError(
-                f"{len(rows)} rows, {len(images)} images, {len(encodings)} encodings and "
+                f"{count} rows, {len(images)} images, {len(encodings)} encodings and "
                 f"{len(thumbnails)} thumbnails: one of each per image"
             )
-        for given, image, encoding in zip(rows, images, encodings, strict=True):
+        start = 0
+        while start < count:
             shard = self._count // self.images_per_shard
             if shard != self._shard:
                 self._open_shard(shard)
-            label = int(given["label"])
-            row = dict(given, class_name=self.class_names[label], shard=shard)
-            if row.get("readable"):
-                entry, length = framed_example(image, label, encoding)
-                self._stream.write(entry)
-                row.update(
-                    position=self._position, offset=self._offset, length=length, encoding=encoding
-                )
-                self._offset += len(entry)
-                self._position += 1
-                self._dtypes[str(row.get("dtype"))] += 1
-                self._shapes[(int(row["height"]), int(row["width"]), int(row["channels"]))] += 1
-            else:
-                row.update(position=-1, offset=-1, length=0, encoding="")
-            self._rows.append(row)
-            self._count += 1
+            stop = min(count, start + self.images_per_shard - self._count % self.images_per_shard)
+            chunk = {key: list(values[start:stop]) for key, values in columns.items()}
+            chunk.update(self._place(chunk, images[start:stop], encodings[start:stop]))
+            self._pending.append(chunk)
+            self._count += stop - start
+            start = stop
         if histogram is not None:
             self._histogram = (
                 histogram.astype(np.int64)
@@ -161,6 +180,39 @@ class ShardWriter:
                 else self._histogram + histogram
             )
         self._thumbnails.write(np.ascontiguousarray(thumbnails, dtype=np.float16).tobytes())
+
+    def _place(
+        self, chunk: dict[str, list[Any]], images: Sequence[bytes], encodings: Sequence[str]
+    ) -> dict[str, list[Any]]:
+        """Writes the readable images of ``chunk`` (all in the open shard) as records;
+        returns their class names and places in the shard."""
+        placed: dict[str, list[Any]] = {
+            name: [] for name in ("class_name", "shard", "position", "offset", "length", "encoding")
+        }
+        entries = []
+        readable = chunk.get("readable") or [False] * len(images)
+        for number, (image, encoding) in enumerate(zip(images, encodings, strict=True)):
+            label = int(chunk["label"][number])
+            placed["class_name"].append(self.class_names[label])
+            placed["shard"].append(self._shard)
+            if not readable[number]:
+                for name, value in (("position", -1), ("offset", -1), ("length", 0)):
+                    placed[name].append(value)
+                placed["encoding"].append("")
+                continue
+            entry, length = framed_example(image, label, encoding)
+            entries.append(entry)
+            placed["position"].append(self._position)
+            placed["offset"].append(self._offset)
+            placed["length"].append(length)
+            placed["encoding"].append(encoding)
+            self._offset += len(entry)
+            self._position += 1
+            self._dtypes[str(chunk["dtype"][number])] += 1
+            shape = (chunk["height"][number], chunk["width"][number], chunk["channels"][number])
+            self._shapes[tuple(int(side) for side in shape)] += 1  # type: ignore[index]
+        self._stream.write(b"".join(entries))
+        return placed
 
     def finish(self, source: dict[str, Any]) -> DatasetMeta:
         """Names the shards, writes the index and ``dataset.json``, and puts the folder
@@ -219,13 +271,26 @@ def _write_npy(raw: Path, target: Path, shape: tuple[int, int]) -> None:
     raw.unlink()
 
 
+def columns_table(chunks: Sequence[dict[str, Sequence[Any]]]) -> pa.Table:
+    """Chunks of index columns as one Arrow table: a column per key of any chunk (null
+    where a chunk lacks it), each column's type inferred from its values."""
+    keys: dict[str, None] = {}
+    for chunk in chunks:
+        keys.update(dict.fromkeys(chunk))
+    columns: dict[str, list[Any]] = {key: [] for key in keys}
+    for chunk in chunks:
+        size = len(next(iter(chunk.values()))) if chunk else 0
+        for key, values in columns.items():
+            values.extend(chunk[key] if key in chunk else [None] * size)
+    return pa.table(columns)
+
+
 def rows_table(rows: Sequence[dict[str, Any]]) -> pa.Table:
-    """Index rows as an Arrow table: a column per key of any row (missing: null), each
-    column's type inferred from its values."""
+    """Index rows as an Arrow table (see :func:`columns_table`)."""
     keys: dict[str, None] = {}
     for row in rows:
         keys.update(dict.fromkeys(row))
-    return pa.table({key: [row.get(key) for row in rows] for key in keys})
+    return columns_table([{key: [row.get(key) for row in rows] for key in keys}])
 
 
 def write_table(tables: Sequence[pa.Table], path: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -51,6 +52,25 @@ def _to_mode(image: Image.Image, channels: int) -> Image.Image:
     )
 
 
+@dataclass(frozen=True)
+class DecodedFile:
+    """An image file decoded as visionops stores it.
+
+    Attributes:
+        pixels: uint8 ``[H, W, C]`` pixels.
+        image: The same pixels as a Pillow image (L or RGB), e.g. for its histogram.
+        source: The file's true format, height, width and channels (after EXIF
+            orientation, before any resize).
+        unchanged: The pixels are exactly the file's own decoding (no orientation,
+            conversion or resize), so that a JPEG can be kept as it is.
+    """
+
+    pixels: np.ndarray
+    image: Image.Image
+    source: dict[str, Any]
+    unchanged: bool
+
+
 def decode_file(
     data: bytes,
     image_size: tuple[int, int] | None,
@@ -67,6 +87,23 @@ def decode_file(
     Raises:
         SourceError: The file is truncated, corrupt, not an image, or too large.
     """
+    decoded = decode_image_file(data, image_size, channels, max_pixels)
+    return decoded.pixels, decoded.source, decoded.unchanged
+
+
+def decode_image_file(
+    data: bytes,
+    image_size: tuple[int, int] | None,
+    channels: int,
+    max_pixels: int = MAX_IMAGE_PIXELS,
+) -> DecodedFile:
+    """Decodes an image file's bytes: any format Pillow reads, EXIF orientation
+    applied, converted to ``channels`` channels and resized to ``image_size``
+    (``(height, width)``, or None to keep the size).
+
+    Raises:
+        SourceError: The file is truncated, corrupt, not an image, or too large.
+    """
     try:
         _refuse_if_too_large(declared_size(data), max_pixels)
         with warnings.catch_warnings():
@@ -77,16 +114,22 @@ def decode_file(
                 orientation = image.getexif().get(0x0112, 1)
                 bands = len(image.getbands())
                 original_size = image.size
+                # The size as a viewer shows it: orientations 5 to 8 swap the sides.
+                width, height = original_size[::-1] if orientation in _TRANSPOSED else original_size
                 if image_size is not None and source_format == "JPEG":
-                    height, width = image_size
-                    wanted = (height, width) if orientation in _TRANSPOSED else (width, height)
+                    target_height, target_width = image_size
+                    # In the file's own (unrotated) axes: (width, height).
+                    wanted = (
+                        (target_height, target_width)
+                        if orientation in _TRANSPOSED
+                        else (target_width, target_height)
+                    )
                     # Decodes at a reduced scale (DCT scaling) when the photo is at
                     # least twice the target size: far faster, and then resized anyway.
                     image.draft(image.mode, wanted)
                 image.load()
                 unchanged = image.size == original_size and orientation == 1
                 oriented = ImageOps.exif_transpose(image) if orientation != 1 else image
-                width, height = oriented.size
                 if image.mode == "P" and "transparency" in image.info:
                     bands = 4
                 converted = _to_mode(oriented, channels)
@@ -105,10 +148,7 @@ def decode_file(
         EOFError,
     ) as error:
         raise SourceError(str(error)) from error
-    if image_size is not None and converted.size != (
-        image_size[1],
-        image_size[0],
-    ):
+    if image_size is not None and converted.size != (image_size[1], image_size[0]):
         converted = converted.resize((image_size[1], image_size[0]), Image.Resampling.BILINEAR)
         unchanged = False
     pixels = np.asarray(converted, dtype=np.uint8).reshape(
@@ -120,4 +160,4 @@ def decode_file(
         "source_width": int(width),
         "source_channels": int(bands),
     }
-    return pixels, source, unchanged
+    return DecodedFile(pixels, converted, source, unchanged)

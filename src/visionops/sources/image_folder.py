@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,7 +32,13 @@ def list_image_files(root: Path) -> dict[str, list[Path]]:
         raise SourceError(f"image folder {root} does not exist")
     if not root.is_dir():
         raise SourceError(f"image folder {root} is not a folder")
-    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    # os.scandir reads each folder once, with no stat per file: a folder of a
+    # million files lists in seconds.
+    class_dirs = sorted(
+        Path(entry.path)
+        for entry in os.scandir(root)
+        if entry.is_dir() and not entry.name.startswith(".")
+    )
     if not class_dirs:
         raise SourceError(
             f"image folder {root} has no class folders; put each class's images in "
@@ -39,25 +46,35 @@ def list_image_files(root: Path) -> dict[str, list[Path]]:
         )
     files: dict[str, list[Path]] = {}
     for class_dir in class_dirs:
-        entries = sorted(p for p in class_dir.iterdir() if p.is_file())
         # Hidden files (e.g. macOS "._name.png" resource forks) are not images.
-        visible = [p for p in entries if not p.name.startswith(".")]
-        images = [p for p in visible if p.suffix.lower() in IMAGE_SUFFIXES]
-        others = [p for p in visible if p not in images]
-        if others:
+        names = sorted(
+            entry.name
+            for entry in os.scandir(class_dir)
+            if entry.is_file() and not entry.name.startswith(".")
+        )
+        images = [name for name in names if _suffix(name) in IMAGE_SUFFIXES]
+        if len(images) < len(names):
+            kept = set(images)
+            others = [name for name in names if name not in kept]
             logger.warning(
                 "Skipping %d file(s) in %s that are not %s: %s",
                 len(others),
                 class_dir,
                 "/".join(IMAGE_SUFFIXES),
-                ", ".join(p.name for p in others[:5]),
+                ", ".join(others[:5]),
             )
         if not images:
             raise SourceError(
                 f"class folder {class_dir} holds no image ({'/'.join(IMAGE_SUFFIXES)})"
             )
-        files[class_dir.name] = images
+        files[class_dir.name] = [class_dir / name for name in images]
     return files
+
+
+def _suffix(name: str) -> str:
+    """A file name's suffix, lower case, as :attr:`pathlib.PurePath.suffix` gives it."""
+    dot = name.rfind(".")
+    return name[dot:].lower() if 0 < dot < len(name) - 1 else ""
 
 
 def decode_image(
