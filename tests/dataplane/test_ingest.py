@@ -156,3 +156,27 @@ def test_a_jpeg_needing_no_change_is_stored_as_its_own_bytes(
     image, _, encoding = record_of(resized, "a/photo.jpg")
     assert encoding == "jpeg" and image != path.read_bytes()
     assert resized.image_shape == (8, 8, 3)
+
+
+def test_an_unreadable_cache_is_started_afresh(
+    tmp_path: Path,
+    photos: Path,
+    ingest: Ingest,
+    read_tree: Tree,
+    decodes: list[int],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A cache file that is not a cache (truncated, overwritten) costs time, not the
+    run: it is replaced, with a warning naming it, and the next run reuses the new one."""
+    cache = tmp_path / "cache.sqlite"
+    cache.write_bytes(b"not a database" * 100)
+    with caplog.at_level(logging.WARNING):
+        first = ingest(
+            photos, tmp_path / "first", [16, 16], cache=IngestCache(cache, writable=True)
+        )
+    assert f"The ingestion cache {cache} cannot be read" in caplog.text
+    assert len(decodes) == 24
+    decodes.clear()
+    again = ingest(photos, tmp_path / "again", [16, 16], cache=IngestCache(cache, writable=True))
+    assert decodes == []
+    assert read_tree(first.folder) == read_tree(again.folder)

@@ -13,6 +13,7 @@ time.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -21,6 +22,8 @@ from typing import Any
 import numpy as np
 
 from visionops.dataplane.images import Processed
+
+logger = logging.getLogger(__name__)
 
 # The table of this cache format; tables of earlier formats are dropped on opening.
 _TABLE = "processed_v2"
@@ -89,6 +92,22 @@ def _processed(found: Sequence[Any], file_data: bytes | None) -> Processed:
     )
 
 
+def _open_writable(path: Path) -> sqlite3.Connection:
+    connection = sqlite3.connect(path, timeout=60)
+    try:
+        # Entries of a few KB pack better in 16 KiB pages (a new file only).
+        connection.execute("PRAGMA page_size=16384")
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        connection.execute(_SCHEMA)
+        for table in _EARLIER_TABLES:
+            connection.execute(f"DROP TABLE IF EXISTS {table}")
+    except sqlite3.DatabaseError:
+        connection.close()
+        raise
+    return connection
+
+
 class IngestCache:
     """Reads and writes cached :class:`Processed` images.
 
@@ -105,20 +124,30 @@ class IngestCache:
     def _connect(self) -> sqlite3.Connection | None:
         if self._connection is None:
             if self._writable:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._connection = sqlite3.connect(self.path, timeout=60)
-                # Entries of a few KB pack better in 16 KiB pages (a new file only).
-                self._connection.execute("PRAGMA page_size=16384")
-                self._connection.execute("PRAGMA journal_mode=WAL")
-                self._connection.execute("PRAGMA synchronous=NORMAL")
-                self._connection.execute(_SCHEMA)
-                for table in _EARLIER_TABLES:
-                    self._connection.execute(f"DROP TABLE IF EXISTS {table}")
+                self.open()
             elif self.path.exists():
                 self._connection = sqlite3.connect(
                     f"file:{self.path}?mode=ro", uri=True, timeout=60
                 )
         return self._connection
+
+    def open(self) -> None:
+        """Opens the cache for writing, creating it, or starting it afresh where the
+        file is not a cache this version reads (it only ever saves time)."""
+        if self._connection is not None:
+            return
+        if not self._writable:
+            raise ValueError(f"the ingestion cache {self.path} was opened read-only")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._connection = _open_writable(self.path)
+        except sqlite3.DatabaseError as error:
+            logger.warning(
+                "The ingestion cache %s cannot be read (%s); starting a new one", self.path, error
+            )
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+            self._connection = _open_writable(self.path)
 
     def get_many(
         self, keys: Sequence[str], file_data: Sequence[bytes | None] | None = None
@@ -143,8 +172,8 @@ class IngestCache:
                 rows = connection.execute(
                     f"SELECT {_COLUMNS} FROM {_TABLE} WHERE key IN ({marks})", batch
                 ).fetchall()
-            except sqlite3.OperationalError:
-                return {}  # no table yet: nothing cached
+            except sqlite3.DatabaseError:
+                return {}  # no table yet, or not a cache: nothing cached
             for row in rows:
                 found[row[0]] = _processed(row, data.get(row[0]))
         return found

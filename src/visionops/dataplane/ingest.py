@@ -82,6 +82,8 @@ def ingest(job: IngestionJob, target: Path, cache: IngestCache | None = None) ->
         "ingestion: %d images in %d shard(s) on %s", total, tasks, describe_engine(tasks, total)
     )
     if source.files is not None:
+        if cache is not None:
+            cache.open()  # before any task reads it: an unreadable file is replaced
         cache_path = None if cache is None else str(cache.path)
         arguments = (
             (
