@@ -90,7 +90,7 @@ def test_tensorflow_decodes_a_jpeg_record_as_pillow_does(tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize("size", [0, 1, 127, 128, 300, 70_000])
-@pytest.mark.parametrize("label", [0, 1, 127, 128, 2**40])
+@pytest.mark.parametrize("label", [0, 1, 127, 128, 2**40, -1, -(2**63)])
 def test_decode_example_returns_what_was_encoded(size: int, label: int) -> None:
     image = np.random.default_rng(size).integers(0, 256, size, dtype=np.uint8).tobytes()
     for encoding in ("png", "jpeg", "raw"):
@@ -101,9 +101,25 @@ def test_decode_example_returns_what_was_encoded(size: int, label: int) -> None:
         assert length == len(record)
 
 
-def test_a_negative_label_is_refused() -> None:
-    with pytest.raises(ValueError, match="non-negative; got -1"):
-        encode_example(b"pixels", -1, "png")
+def test_a_label_outside_the_classes_is_stored_as_it_is(tmp_path: Path) -> None:
+    """Bad labels (12 of 3 classes, -1) reach validation instead of failing the write:
+    TensorFlow reads them back, and their rows have no class name."""
+    arrays = _arrays(count=4)
+    arrays.labels[1], arrays.labels[2] = 12, -1
+    write_arrays(arrays, tmp_path / "set")
+    dataset = ShardedDataset(tmp_path / "set")
+    assert dataset.index["label"].tolist() == [0, 12, -1, 0]
+    names = dataset.index["class_name"]
+    assert names.isna().tolist() == [False, True, True, False]
+    assert names[0] == names[3] == "a"
+    files = [str(path) for path in dataset.shard_files()]
+    labels = [
+        int(tf.io.parse_single_example(record, FEATURES)["label"])
+        for record in tf.data.TFRecordDataset(files)
+    ]
+    assert labels == [0, 12, -1, 0]
+    with pytest.raises(ValueError, match="64-bit integer"):
+        encode_example(b"pixels", 2**63, "png")
 
 
 def test_bytes_that_are_no_record_are_named() -> None:

@@ -134,6 +134,9 @@ def test_an_empty_source_is_an_empty_version(tmp_path: Path) -> None:
     dataset = ShardedDataset(tmp_path / "set")
     assert meta.images == 0 and meta.shards == [] and len(dataset) == 0
     assert dataset.thumbnails().shape == (0, 256)
+    index = dataset.index  # every column there, typed, for validation to count none
+    assert {"source_id", "label", "readable", "sha256", "mean", "dtype"} <= set(index.columns)
+    assert str(index["label"].dtype) == "int64" and str(index["readable"].dtype) == "bool"
 
 
 def test_add_many_wants_one_of_each_per_image(tmp_path: Path) -> None:

@@ -70,33 +70,40 @@ class ShardedDataset:
         return np.load(self.folder / THUMBNAILS_FILE, mmap_mode="r")
 
     def read_images(self, rows: Sequence[int]) -> np.ndarray:
-        """The pixels of the index rows ``rows`` (readable ones), in that order."""
+        """The pixels of the index rows ``rows`` (readable ones), in that order; an
+        unreadable row's image is all zeros."""
         index = self.index
         shape = self.image_shape
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
         images = np.zeros((len(rows), *shape), dtype=np.dtype(self.meta.dtype))
+        readable = index["readable"].to_numpy(dtype=bool)[rows]
+        shards = index["shard"].to_numpy()[rows]
+        offsets = index["offset"].to_numpy()[rows]
+        lengths = index["length"].to_numpy()[rows]
         files = self.shard_files()
-        handles: dict[int, object] = {}
+        # Read shard by shard, in file order (sequential reads); place in ``rows`` order.
+        order = np.lexsort((offsets, shards))
+        handle, open_shard = None, -1
         try:
-            for slot, row in enumerate(rows):
-                entry = index.iloc[int(row)]
-                if not entry["readable"]:
-                    continue
-                shard = int(entry["shard"])
-                if shard not in handles:
-                    handles[shard] = files[shard].open("rb")
-                record = read_framed(
-                    handles[shard], int(entry["offset"]), int(entry["length"]), str(files[shard])
-                )
+            for slot in order[readable[order]].tolist():
+                shard = int(shards[slot])
+                if shard != open_shard:
+                    if handle is not None:
+                        handle.close()
+                    handle, open_shard = files[shard].open("rb"), shard
+                where = f"{files[shard]} ({index['source_id'].iat[int(rows[slot])]})"
+                record = read_framed(handle, int(offsets[slot]), int(lengths[slot]), where)
                 image, _, encoding = decode_example(record)
                 pixels = decode_stored(image, encoding, shape, self.meta.dtype)
                 if pixels.shape != shape:
                     raise SourceError(
-                        f"{entry['source_id']} is {pixels.shape}, not the dataset's {shape}"
+                        f"{index['source_id'].iat[int(rows[slot])]} is {pixels.shape}, not the "
+                        f"dataset's {shape}"
                     )
                 images[slot] = pixels
         finally:
-            for handle in handles.values():
-                handle.close()  # type: ignore[attr-defined]
+            if handle is not None:
+                handle.close()
         return images
 
     def iter_chunks(
@@ -107,15 +114,17 @@ class ShardedDataset:
         index = self.index
         if rows is None:
             rows = np.flatnonzero(index["readable"].to_numpy(dtype=bool))
+        labels = index["label"].to_numpy(dtype=np.int64)
+        source_ids = index["source_id"].to_numpy(dtype=object)
         for start in range(0, len(rows), chunk_size):
             chunk = rows[start : start + chunk_size]
             yield (
                 chunk,
                 ImageDataset(
                     images=self.read_images(chunk),
-                    labels=index["label"].to_numpy(dtype=np.int64)[chunk],
+                    labels=labels[chunk],
                     class_names=self.class_names,
-                    source_ids=index["source_id"].to_numpy(dtype=str)[chunk],
+                    source_ids=source_ids[chunk].astype(str),
                 ),
             )
 

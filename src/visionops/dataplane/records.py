@@ -25,6 +25,7 @@ IMAGE_FEATURE, LABEL_FEATURE, ENCODING_FEATURE = "image", "label", "encoding"
 # Bytes around a record's data in a TFRecord file: length and its CRC before, CRC after.
 HEADER_BYTES, FOOTER_BYTES = 12, 4
 _SMALL_VARINTS = [bytes((value,)) for value in range(0x80)]
+_INT64_MASK = 2**64 - 1
 # A map entry's key field (number 1, length-delimited) naming the image feature.
 _IMAGE_KEY = b"\x0a\x05" + IMAGE_FEATURE.encode()
 
@@ -81,11 +82,12 @@ def _encoding_entry(encoding: str) -> bytes:
 
 @lru_cache(maxsize=4096)
 def _label_entry(label: int) -> bytes:
-    if label < 0:
-        raise ValueError(f"labels are non-negative; got {label}")
-    return _field(
-        1, _field(1, LABEL_FEATURE.encode()) + _field(2, _field(3, _field(1, _varint(label))))
-    )
+    if not -(2**63) <= label < 2**63:
+        raise ValueError(f"a label is a 64-bit integer; got {label}")
+    # int64 as protobuf writes it: a negative value as its 64-bit two's complement (a
+    # label outside the classes is stored as it is, for validation to name).
+    value = _varint(label & _INT64_MASK)
+    return _field(1, _field(1, LABEL_FEATURE.encode()) + _field(2, _field(3, _field(1, value))))
 
 
 def encode_example(image: bytes, label: int, encoding: str) -> bytes:
@@ -150,6 +152,7 @@ def decode_example(record: bytes) -> tuple[bytes, int, str]:
                 kind, payload = next(_fields(parts[2]))
                 values[parts[1].decode()] = next(_fields(payload))[1] if kind in (1, 3) else b""
         label, _ = _read_varint(values[LABEL_FEATURE], 0)
+        label = label - 2**64 if label >= 2**63 else label
         return values[IMAGE_FEATURE], label, values[ENCODING_FEATURE].decode()
     except (ValueError, KeyError, IndexError, StopIteration, UnicodeDecodeError) as error:
         raise SourceError(f"not an image record of a visionops shard: {error}") from error

@@ -20,7 +20,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from visionops.dataplane.images import STAT_COLUMNS
 from visionops.dataplane.layout import (
+    INDEX_COLUMNS,
     INDEX_FILE,
     META_FILE,
     SHARDS_DIR,
@@ -30,6 +32,29 @@ from visionops.dataplane.layout import (
 from visionops.dataplane.records import framed_example
 
 THUMBNAILS_FILE = "thumbnails.npy"
+# The columns of an empty dataset's index (a dataset with images has those its rows
+# have: the per-channel statistics too), and their types where not strings.
+_EMPTY_COLUMNS = (*INDEX_COLUMNS, "dtype", *STAT_COLUMNS)
+_EMPTY_TYPES = {
+    **dict.fromkeys(
+        (
+            "label",
+            "shard",
+            "position",
+            "offset",
+            "length",
+            "height",
+            "width",
+            "channels",
+            "source_height",
+            "source_width",
+            "source_channels",
+        ),
+        pa.int64(),
+    ),
+    **dict.fromkeys(("readable", "finite"), pa.bool_()),
+    **dict.fromkeys(("min", "max", "mean", "std", "saturated_share"), pa.float64()),
+}
 THUMBNAIL_VALUES = 256
 DEFAULT_IMAGES_PER_SHARD = 2048
 
@@ -193,7 +218,9 @@ class ShardWriter:
         readable = chunk.get("readable") or [False] * len(images)
         for number, (image, encoding) in enumerate(zip(images, encodings, strict=True)):
             label = int(chunk["label"][number])
-            placed["class_name"].append(self.class_names[label])
+            # A label outside the classes is kept, with no class name, for validation.
+            known = 0 <= label < len(self.class_names)
+            placed["class_name"].append(self.class_names[label] if known else None)
             placed["shard"].append(self._shard)
             if not readable[number]:
                 for name, value in (("position", -1), ("offset", -1), ("length", 0)):
@@ -297,7 +324,10 @@ def write_table(tables: Sequence[pa.Table], path: Path) -> None:
     """Writes index tables (one per shard) as one Parquet file, columns sorted by
     name, deterministically."""
     if not tables:
-        table = pa.table({"source_id": pa.array([], pa.string())})
+        table = pa.table(
+            {name: pa.array([], _EMPTY_TYPES.get(name, pa.string())) for name in _EMPTY_COLUMNS}
+        )
+        table = table.select(sorted(table.column_names))
     else:
         table = pa.concat_tables(tables, promote_options="permissive")
         table = table.select(sorted(table.column_names))
