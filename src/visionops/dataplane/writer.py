@@ -211,33 +211,47 @@ class ShardWriter:
     ) -> dict[str, list[Any]]:
         """Writes the readable images of ``chunk`` (all in the open shard) as records;
         returns their class names and places in the shard."""
+        count = len(images)
         placed: dict[str, list[Any]] = {
             name: [] for name in ("class_name", "shard", "position", "offset", "length", "encoding")
         }
+        missing = [None] * count
+        readable = chunk.get("readable") or missing
+        dtypes = chunk.get("dtype") or missing
+        sides = [chunk.get(side) or missing for side in ("height", "width", "channels")]
+        shapes = zip(*sides, strict=True)
         entries = []
-        readable = chunk.get("readable") or [False] * len(images)
-        for number, (image, encoding) in enumerate(zip(images, encodings, strict=True)):
+        for number, (image, encoding, shape) in enumerate(
+            zip(images, encodings, shapes, strict=True)
+        ):
             label = int(chunk["label"][number])
             # A label outside the classes is kept, with no class name, for validation.
             known = 0 <= label < len(self.class_names)
             placed["class_name"].append(self.class_names[label] if known else None)
             placed["shard"].append(self._shard)
             if not readable[number]:
-                for name, value in (("position", -1), ("offset", -1), ("length", 0)):
+                for name, value in (
+                    ("position", -1),
+                    ("offset", -1),
+                    ("length", 0),
+                    ("encoding", ""),
+                ):
                     placed[name].append(value)
-                placed["encoding"].append("")
                 continue
             entry, length = framed_example(image, label, encoding)
             entries.append(entry)
-            placed["position"].append(self._position)
-            placed["offset"].append(self._offset)
-            placed["length"].append(length)
-            placed["encoding"].append(encoding)
+            for name, value in (
+                ("position", self._position),
+                ("offset", self._offset),
+                ("length", length),
+                ("encoding", encoding),
+            ):
+                placed[name].append(value)
             self._offset += len(entry)
             self._position += 1
-            self._dtypes[str(chunk["dtype"][number])] += 1
-            shape = (chunk["height"][number], chunk["width"][number], chunk["channels"][number])
-            self._shapes[tuple(int(side) for side in shape)] += 1  # type: ignore[index]
+            self._dtypes[str(dtypes[number])] += 1
+            if None not in shape:
+                self._shapes[(int(shape[0]), int(shape[1]), int(shape[2]))] += 1
         self._stream.write(b"".join(entries))
         return placed
 
