@@ -5,6 +5,7 @@ the configured channels, resized."""
 from __future__ import annotations
 
 import io
+import re
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,8 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".ti
 MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS
 CHANNEL_MODES = {1: "L", 3: "RGB"}
 _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+# " at 0x7f3a..." in an object's repr: differs from run to run.
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 # EXIF orientations that swap width and height.
 _TRANSPOSED = (5, 6, 7, 8)
 
@@ -147,7 +150,8 @@ def decode_image_file(
         ValueError,
         EOFError,
     ) as error:
-        raise SourceError(str(error)) from error
+        # The same file gives the same message: no object addresses.
+        raise SourceError(_ADDRESS.sub("", str(error))) from error
     if image_size is not None and converted.size != (image_size[1], image_size[0]):
         converted = converted.resize((image_size[1], image_size[0]), Image.Resampling.BILINEAR)
         unchanged = False
