@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from visionops.dataplane import images, parallel
+from visionops.dataplane import batch, images, parallel
 from visionops.dataplane.cache import IngestCache
 from visionops.dataplane.reader import ShardedDataset
 
@@ -64,7 +64,9 @@ def test_a_grown_folder_decodes_only_its_new_files_and_writes_what_a_fresh_run_w
     read_tree: Tree,
     decodes: list[int],
     caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr(batch, "FILES_PER_GROUP", 5)  # several groups of files per shard
     cache = tmp_path / "cache.sqlite"
     ingest(photos, tmp_path / "first", [16, 16], cache=IngestCache(cache, writable=True))
     assert len(decodes) == 24

@@ -25,6 +25,8 @@ from visionops.dataplane.images import (
 )
 
 THUMBNAIL_VALUES = 256
+# Source files read and looked up in the cache at a time.
+FILES_PER_GROUP = 256
 
 
 @dataclass
@@ -91,12 +93,40 @@ def process_files(
 ) -> ShardResult:
     """Processes image files, reusing cached work for files whose bytes it has seen.
 
+    Files are read a group at a time (:data:`FILES_PER_GROUP`), so that memory holds
+    a group of source files (photos may be megabytes each) and the shard's stored
+    images, never the shard's source files.
+
     Args:
         paths: The shard's files, in order.
         settings: Size and channels to store them with.
         cache_path: The ingestion cache (read here, written by the driver), or None
             for no cache. It need not exist yet.
     """
+    cache = IngestCache(Path(cache_path)) if cache_path else None
+    items: list[tuple[str, Processed]] = []
+    entries: list[CacheEntry] = []
+    reused = 0
+    try:
+        for start in range(0, len(paths), FILES_PER_GROUP):
+            group = paths[start : start + FILES_PER_GROUP]
+            group_items, group_entries, group_reused = _process_group(group, settings, cache)
+            items += group_items
+            entries += group_entries
+            reused += group_reused
+    finally:
+        if cache is not None:
+            cache.close()
+    result = _collect(items)
+    result.cache_entries = entries
+    result.reused = reused
+    return result
+
+
+def _process_group(
+    paths: list[str], settings: IngestSettings, cache: IngestCache | None
+) -> tuple[list[tuple[str, Processed]], list[CacheEntry], int]:
+    """Each file's ``(file_sha256, processed)``, the new cache rows and the count reused."""
     data: list[bytes | None] = []
     keys: list[str] = []
     digest = settings.digest()
@@ -113,32 +143,24 @@ def process_files(
             "" if content is None else cache_key(hashlib.sha256(content).hexdigest(), digest)
         )
     cached: dict[str, Processed] = {}
-    if cache_path:
-        cache = IngestCache(Path(cache_path))
-        try:
-            readable = [number for number, key in enumerate(keys) if key]
-            cached = cache.get_many(
-                [keys[number] for number in readable], [data[number] for number in readable]
-            )
-        finally:
-            cache.close()
+    if cache is not None:
+        readable = [number for number, key in enumerate(keys) if key]
+        cached = cache.get_many(
+            [keys[number] for number in readable], [data[number] for number in readable]
+        )
     items: list[tuple[str, Processed]] = []
     entries: list[CacheEntry] = []
     for number, (path, content, key) in enumerate(zip(paths, data, keys, strict=True)):
         if content is None:
             items.append(("", unreadable(errors[number])))
             continue
-        file_sha256 = key.partition(":")[0]
         found = cached.get(key)
         if found is None:
             found = process_file(Path(path), settings, content)
-            if cache_path and found.row.get("readable"):
+            if cache is not None and found.row.get("readable"):
                 entries.append(cache_entry(key, found))
-        items.append((file_sha256, found))
-    result = _collect(items)
-    result.cache_entries = entries
-    result.reused = sum(1 for key in keys if key in cached)
-    return result
+        items.append((key.partition(":")[0], found))
+    return items, entries, sum(1 for key in keys if key in cached)
 
 
 def process_arrays(images: np.ndarray) -> ShardResult:
