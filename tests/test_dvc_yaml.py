@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
@@ -161,3 +162,71 @@ def test_plots_and_metrics_point_at_declared_outputs() -> None:
         else:
             (definition,) = plot.values()
             assert set(definition["y"]) <= declared
+
+
+def _module_file(name: str) -> Path | None:
+    base = ROOT / "src" / Path(*name.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _imported_files(start: list[Path]) -> set[Path]:
+    """Every visionops module file that ``start`` imports, directly or not (imports
+    inside functions included: they run when the stage does)."""
+    import ast
+
+    seen: set[Path] = set()
+    todo = list(start)
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+            for name in names:
+                if name.startswith("visionops"):
+                    parts = name.split(".")
+                    for depth in range(1, len(parts) + 1):
+                        found = _module_file(".".join(parts[:depth]))
+                        if found is not None and found not in seen:
+                            todo.append(found)
+    return seen
+
+
+@pytest.mark.parametrize("name", STAGES)
+def test_deps_cover_every_module_the_stage_runs(name: str) -> None:
+    """A change to any code a stage runs (its nodes, what they import, the datasets its
+    catalog entries use) reruns the stage: else `dvc repro` would keep stale outputs."""
+    start = sorted((ROOT / "src/visionops/pipelines" / name).glob("*.py"))
+    used = pipelines[name].inputs() | pipelines[name].all_outputs()
+    for dataset in used:
+        kind = CATALOG.get(dataset, {}).get("type", "")
+        if kind.startswith("visionops.datasets."):
+            module = import_module("visionops.datasets")._MODULES[kind.rsplit(".", 1)[1]]
+            start.append(_module_file(module))
+    if name == "ingestion":
+        start.append(ROOT / "src/visionops/hooks.py")  # builds source_images
+    deps = [dep for dep in DVC["stages"][name]["deps"] if dep.startswith("src/")]
+    missing = {
+        path.relative_to(ROOT).as_posix()
+        for path in _imported_files(start)
+        if not any(
+            path.relative_to(ROOT).as_posix() == dep
+            or path.relative_to(ROOT).as_posix().startswith(f"{dep}/")
+            for dep in deps
+        )
+    }
+    # Docstring-only package markers, and what changes no output (errors' classes).
+    missing -= {
+        "src/visionops/__init__.py",
+        "src/visionops/pipelines/__init__.py",
+        "src/visionops/errors.py",
+    }
+    assert not missing, f"{name} runs {sorted(missing)} without depending on them"

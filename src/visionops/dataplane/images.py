@@ -28,7 +28,7 @@ from visionops.dataplane.similarity import (
     hashes_from_gray,
 )
 from visionops.errors import ConfigError, SourceError
-from visionops.sources.image_file import CHANNEL_MODES, MAX_IMAGE_PIXELS, decode_image_file
+from visionops.image_file import CHANNEL_MODES, MAX_IMAGE_PIXELS, decode_image_file
 
 # Bumped whenever what a row or a record holds changes: cached rows of another
 # version are not reused.

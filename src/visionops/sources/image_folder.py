@@ -11,7 +11,7 @@ import numpy as np
 
 from visionops.errors import ConfigError, SourceError
 from visionops.image_dataset import ImageDataset
-from visionops.sources.image_file import (
+from visionops.image_file import (
     CHANNEL_MODES,
     IMAGE_SUFFIXES,
     MAX_IMAGE_PIXELS,
@@ -84,7 +84,7 @@ def decode_image(
     max_pixels: int = MAX_IMAGE_PIXELS,
 ) -> np.ndarray:
     """Decodes one image file to a uint8 ``[H, W, C]`` array (see
-    :func:`visionops.sources.image_file.decode_file`).
+    :func:`visionops.image_file.decode_file`).
 
     Raises:
         SourceError: The file is unreadable, truncated, corrupt, not an image, or too large.
