@@ -26,17 +26,20 @@ from visionops.dataplane.images import Processed
 logger = logging.getLogger(__name__)
 
 # The table of this cache format; tables of earlier formats are dropped on opening.
-_TABLE = "processed_v2"
-_EARLIER_TABLES = ("images", "processed_images")
+# Rows of a few KB go in rowid order (appended), the key in its own index: a table
+# keyed by the random hashes themselves (WITHOUT ROWID) moves whole rows on every
+# page split, five times the CPU at 200,000 images.
+_TABLE = "processed_v3"
+_EARLIER_TABLES = ("images", "processed_images", "processed_v2")
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS {_TABLE} (
-    key TEXT PRIMARY KEY,
+    key TEXT NOT NULL UNIQUE,
     image BLOB,
     encoding TEXT NOT NULL,
     row TEXT NOT NULL,
     histogram BLOB,
     thumbnail BLOB
-) WITHOUT ROWID
+)
 """
 _COLUMNS = "key, image, encoding, row, histogram, thumbnail"
 # Keys looked up per query (SQLite allows at least 999 parameters).
@@ -99,6 +102,7 @@ def _open_writable(path: Path) -> sqlite3.Connection:
         connection.execute("PRAGMA page_size=16384")
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=NORMAL")
+        connection.execute("PRAGMA cache_size=-65536")  # 64 MiB of pages: the key index
         connection.execute(_SCHEMA)
         for table in _EARLIER_TABLES:
             connection.execute(f"DROP TABLE IF EXISTS {table}")
