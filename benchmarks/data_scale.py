@@ -13,10 +13,11 @@ size, a list, is written into the copy's params.yaml instead. Each stage's wall 
 process tree (the kedro process and every descendant, RSS summed, polled every 0.1 s)
 are printed.
 
-For scale it times Keras decoding and resizing the same folder once
+Right after the ingestion, for scale, it times Keras decoding and resizing the folder
 (``image_dataset_from_directory(folder, image_size=(size, size), batch_size=256,
 shuffle=False)`` iterated once, its own tf.data pipeline on every core, its import not
-counted), and re-ingests after adding 1% more images (the ingestion cache reuses the
+counted); the load average before each is printed, as the machine may be shared. At
+the end it re-ingests after adding 1% more images (the ingestion cache reuses the
 rest). The last line::
 
     images=<N> peak_rss_mb=<max over stages> ingest_images_per_s=<x>
@@ -271,9 +272,9 @@ def _logged_rate(output: str) -> str:
     return found[-1] if found else "no ingestion speed logged"
 
 
-def run_stages(project: Path, images_folder: Path, count: int, epochs: int) -> dict[str, Measured]:
-    """Runs each stage as ``kedro run --pipelines <stage>``, in order, while they pass."""
-    params = ",".join(
+def stage_params(images_folder: Path, epochs: int) -> str:
+    """The ``--params`` of every stage's run."""
+    return ",".join(
         [
             "ingestion.source=image_folder",
             f"ingestion.path={images_folder}",
@@ -282,14 +283,16 @@ def run_stages(project: Path, images_folder: Path, count: int, epochs: int) -> d
             "training.verbose=false",
         ]
     )
-    results: dict[str, Measured] = {}
-    for stage in ("ingestion", "data_validation", "data_processing", "training"):
-        command = [str(BIN / "kedro"), "run", "--pipelines", stage, "--params", params]
-        results[stage] = measure(stage, command, project)
-        report(results[stage], count)
-        if not results[stage].ok:
-            break
-    return results
+
+
+def run_stage(stage: str, project: Path, params: str, count: int) -> Measured:
+    """``kedro run --pipelines <stage> --params <params>`` in the project copy."""
+    load = os.getloadavg()[0]
+    command = [str(BIN / "kedro"), "run", "--pipelines", stage, "--params", params]
+    result = measure(stage, command, project)
+    report(result, count)
+    print(f"  (load average before: {load:.1f} on {os.cpu_count()} cores)", flush=True)
+    return result
 
 
 def prepare_images(folder: Path, count: int, size: int) -> int:
@@ -333,12 +336,14 @@ def prepare_project(project: Path, size: int) -> None:
 
 def keras_baseline(images_folder: Path, size: int, workdir: Path) -> float:
     """Seconds Keras takes to decode and resize the folder once (its import not counted)."""
+    load = os.getloadavg()[0]
     result = measure(
         "keras baseline",
         [sys.executable, "-c", KERAS_BASELINE, str(images_folder), str(size)],
         workdir,
     )
     report(result)
+    print(f"  (load average before: {load:.1f} on {os.cpu_count()} cores)", flush=True)
     if not result.ok:
         raise SystemExit("the Keras baseline failed")
     inner = json.loads(result.output.strip().splitlines()[-1])
@@ -384,14 +389,19 @@ def main() -> None:
     try:
         source_bytes = prepare_images(images_folder, args.images, args.size)
         prepare_project(project, args.size)
-        stages = run_stages(project, images_folder, args.images, args.epochs)
-        ingestion = stages["ingestion"]
+        params = stage_params(images_folder, args.epochs)
+        ingestion = run_stage("ingestion", project, params, args.images)
         if not ingestion.ok:
             raise SystemExit("ingestion failed: nothing more to measure")
         print(f"  ingestion logged: {_logged_rate(ingestion.output)}", flush=True)
-        for name in ("data_validation", "data_processing", "training"):
-            if name not in stages:
-                print(f"{name}: not run (an earlier stage failed)", flush=True)
+        # Right after the ingestion, so that both see the machine as alike as may be.
+        baseline_seconds = keras_baseline(images_folder, args.size, workdir)
+        stages = {"ingestion": ingestion}
+        for stage in ("data_validation", "data_processing", "training"):
+            if all(result.ok for result in stages.values()):
+                stages[stage] = run_stage(stage, project, params, args.images)
+            else:
+                print(f"{stage}: not run (an earlier stage failed)", flush=True)
         data = [project / folder for folder in DATASET_FOLDERS]
         stored_bytes = tree_bytes(*data, leave_out=(CACHE_NAME,))
         cache_bytes = tree_bytes(*data) - stored_bytes
@@ -400,7 +410,6 @@ def main() -> None:
             f"(the ingestion cache, not counted: {cache_bytes / 2**20:,.0f} MiB)",
             flush=True,
         )
-        baseline_seconds = keras_baseline(images_folder, args.size, workdir)
         again = reingest_grown(project, images_folder, args.images, args.size)
         peak = max(result.peak_rss_mb for result in [*stages.values(), again])
         ingest_rate = args.images / ingestion.seconds
