@@ -103,11 +103,6 @@ def record_of() -> Callable[[ShardedDataset, str], tuple[bytes, int, str]]:
 
 
 @pytest.fixture
-def make_photos() -> Callable[..., Path]:
-    return write_photos
-
-
-@pytest.fixture
 def photos(tmp_path: Path) -> Path:
     """Two classes of 12 small JPEG and PNG files each."""
     return write_photos(tmp_path / "photos", per_class=12)
