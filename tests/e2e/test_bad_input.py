@@ -131,7 +131,7 @@ def test_unreadable_image_stops_at_validation_naming_the_file(
     message = "\n".join(lines[start:])
     assert "data validation failed" in message
     assert "expect_column_values_to_be_in_set(readable)" in message
-    assert f"{broken.relative_to(path)}: image file is truncated" in message
+    assert f"{broken.relative_to(path)}: cannot decode image: image file is truncated" in message
     validation = json.loads((reproduced / "data/08_reporting/validation.json").read_text())
     assert validation["success"] is False, "the report says what failed"
     assert _state(reproduced, skip=expected_changes) == before

@@ -18,7 +18,7 @@ from .test_mermaid import parse_flowchart, reachable
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-RAW = "data/02_intermediate/raw_dataset.npz"
+RAW = "data/02_intermediate/raw_dataset"
 SUBSET = "data/01_raw/digits_subset.npz"
 
 
