@@ -79,17 +79,20 @@ CASES: dict[str, tuple[Callable[[Path], tuple[str, Path, Path]], str]] = {
 
 
 VALIDATED = "data/03_primary/validated.json"
+INGEST_CACHE = "data/02_intermediate/ingest_cache.sqlite"
 
 
 def _state(project: Path, skip: frozenset[str] = frozenset()) -> dict[str, str]:
     """Hashes of every file of the registry and under data/ (each stage's outputs and the
     reports in data/08_reporting) and of dvc.lock, but those in ``skip`` (paths relative
-    to the project, a folder standing for everything in it), to prove nothing changed."""
+    to the project, a folder standing for everything in it), to prove nothing changed.
+    Ingestion's cache is left out: it keeps work done per file, not an output."""
     files = [*(project / "registry").rglob("*"), *(project / "data").rglob("*")]
     hashes = {}
     for path in sorted([*files, project / "dvc.lock"]):
         relative = path.relative_to(project).as_posix()
         skipped = any(relative == out or relative.startswith(f"{out}/") for out in skip)
+        skipped = skipped or relative.startswith(INGEST_CACHE)
         if path.is_file() and not skipped:
             hashes[relative] = hashlib.sha256(path.read_bytes()).hexdigest()
     return hashes
