@@ -33,6 +33,8 @@ _IMAGE_KEY = b"\x0a\x05" + IMAGE_FEATURE.encode()
 def _varint(value: int) -> bytes:
     if value < 0x80:
         return _SMALL_VARINTS[value]
+    if value < 0x4000:  # two bytes: every length of an image up to 16 KiB
+        return bytes((value & 0x7F | 0x80, value >> 7))
     out = bytearray()
     while True:
         byte = value & 0x7F
@@ -51,7 +53,7 @@ def _field(number: int, payload: bytes) -> bytes:
 
 def _header(number: int, size: int) -> bytes:
     """The key and length that open a length-delimited field of ``size`` bytes."""
-    return _varint(number << 3 | 2) + _varint(size)
+    return _SMALL_VARINTS[number << 3 | 2] + _varint(size)
 
 
 def _example_parts(image: bytes, label: int, encoding: str) -> list[bytes]:

@@ -212,47 +212,51 @@ class ShardWriter:
         """Writes the readable images of ``chunk`` (all in the open shard) as records;
         returns their class names and places in the shard."""
         count = len(images)
-        placed: dict[str, list[Any]] = {
-            name: [] for name in ("class_name", "shard", "position", "offset", "length", "encoding")
-        }
         missing = [None] * count
-        readable = chunk.get("readable") or missing
-        dtypes = chunk.get("dtype") or missing
-        sides = [chunk.get(side) or missing for side in ("height", "width", "channels")]
-        shapes = zip(*sides, strict=True)
+        readable = [bool(value) for value in chunk.get("readable") or missing]
+        labels = [int(label) for label in chunk["label"]]
+        names = self.class_names
+        # A label outside the classes is kept, with no class name, for validation.
+        placed: dict[str, list[Any]] = {
+            "class_name": [names[label] if 0 <= label < len(names) else None for label in labels],
+            "shard": [self._shard] * count,
+            "position": [],
+            "offset": [],
+            "length": [],
+            "encoding": [],
+        }
+        positions, offsets, lengths, kinds = (
+            placed[name] for name in ("position", "offset", "length", "encoding")
+        )
         entries = []
-        for number, (image, encoding, shape) in enumerate(
-            zip(images, encodings, shapes, strict=True)
-        ):
-            label = int(chunk["label"][number])
-            # A label outside the classes is kept, with no class name, for validation.
-            known = 0 <= label < len(self.class_names)
-            placed["class_name"].append(self.class_names[label] if known else None)
-            placed["shard"].append(self._shard)
-            if not readable[number]:
-                for name, value in (
-                    ("position", -1),
-                    ("offset", -1),
-                    ("length", 0),
-                    ("encoding", ""),
-                ):
-                    placed[name].append(value)
+        position, offset = self._position, self._offset
+        for image, encoding, label, stored in zip(images, encodings, labels, readable, strict=True):
+            if not stored:
+                positions.append(-1)
+                offsets.append(-1)
+                lengths.append(0)
+                kinds.append("")
                 continue
             entry, length = framed_example(image, label, encoding)
             entries.append(entry)
-            for name, value in (
-                ("position", self._position),
-                ("offset", self._offset),
-                ("length", length),
-                ("encoding", encoding),
-            ):
-                placed[name].append(value)
-            self._offset += len(entry)
-            self._position += 1
-            self._dtypes[str(dtypes[number])] += 1
-            if None not in shape:
-                self._shapes[(int(shape[0]), int(shape[1]), int(shape[2]))] += 1
+            positions.append(position)
+            offsets.append(offset)
+            lengths.append(length)
+            kinds.append(encoding)
+            position += 1
+            offset += len(entry)
+        self._position, self._offset = position, offset
         self._stream.write(b"".join(entries))
+        dtypes = chunk.get("dtype") or missing
+        self._dtypes.update(
+            str(dtype) for dtype, stored in zip(dtypes, readable, strict=True) if stored
+        )
+        sides = [chunk.get(side) or missing for side in ("height", "width", "channels")]
+        self._shapes.update(
+            (int(height), int(width), int(channels))
+            for height, width, channels, stored in zip(*sides, readable, strict=True)
+            if stored and None not in (height, width, channels)
+        )
         return placed
 
     def finish(self, source: dict[str, Any]) -> DatasetMeta:
