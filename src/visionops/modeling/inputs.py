@@ -27,6 +27,9 @@ from visionops.errors import ConfigError, SourceError
 logger = logging.getLogger(__name__)
 
 SHUFFLE_BUFFER = 10_000
+# What tf.data's autotuner may spend on buffers (prefetch, parallel decode). Its default,
+# half the machine's memory, let one streamed epoch of 128 px images reach 2.4 GB.
+RAM_BUDGET_BYTES = 256 * 2**20
 # Shards read at once while streaming for training; their records interleave.
 INTERLEAVED_SHARDS = 4
 ENCODINGS = ("png", "jpeg", "raw")
@@ -206,7 +209,7 @@ def image_batches(split: ShardedDataset, batch_size: int) -> tf.data.Dataset:
         tf.data.experimental.assert_cardinality(readable_count(split))
     )
     data = data.map(lambda image, label: image)
-    return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    return _bounded(data.batch(batch_size).prefetch(tf.data.AUTOTUNE))
 
 
 def _decode_all(
@@ -238,6 +241,14 @@ def _by_data(data: tf.data.Dataset) -> tf.data.Dataset:
     batches of the same size, whatever the shards hold."""
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    options.autotune.ram_budget = RAM_BUDGET_BYTES
+    return data.with_options(options)
+
+
+def _bounded(data: tf.data.Dataset) -> tf.data.Dataset:
+    """``data`` with its autotuned buffers held to :data:`RAM_BUDGET_BYTES`."""
+    options = tf.data.Options()
+    options.autotune.ram_budget = RAM_BUDGET_BYTES
     return data.with_options(options)
 
 
