@@ -203,20 +203,8 @@ def near_duplicate_pairs(
     Returns:
         ``[P, 2]`` sorted index pairs ``i < j``.
     """
-    considered = np.arange(len(images)) if candidates is None else np.flatnonzero(candidates)
-    pairs = considered[_hash_candidates(hashes[considered], max_hash_distance)]
-    if len(pairs) == 0:
-        return pairs.reshape(0, 2)
-    involved, position = np.unique(pairs, return_inverse=True)
-    position = position.reshape(pairs.shape)
-    small, means = thumbnails(images[involved])
-    flat = ~small.any(axis=1)
-    correlation = np.einsum("ij,ij->i", small[position[:, 0]], small[position[:, 1]])
-    # Two flat images have no pattern to correlate; they are alike if equally bright.
-    both_flat = flat[position[:, 0]] & flat[position[:, 1]]
-    alike = np.isclose(means[position[:, 0]], means[position[:, 1]], rtol=0.01, atol=1e-6)
-    correlation[both_flat] = np.where(alike[both_flat], 1.0, 0.0)
-    return pairs[correlation >= min_correlation]
+    raw = gray_thumbnails(gray_images(images))
+    return thumbnail_pairs(hashes, raw, max_hash_distance, min_correlation, candidates)
 
 
 def group_pairs(count: int, pairs: np.ndarray) -> np.ndarray:
