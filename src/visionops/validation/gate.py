@@ -9,16 +9,14 @@ hash of the index validated and the rows set aside.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from visionops.dataplane.layout import INDEX_FILE
 from visionops.dataplane.reader import ShardedDataset
+from visionops.dataplane.splits import index_sha256
 from visionops.errors import ConfigError
 from visionops.task import new_model_advice, task_difference
 from visionops.validation.drift import compare_profiles, dataset_profile, format_drift
@@ -221,16 +219,6 @@ def validate_dataset(
         "quarantined": quarantined,
     }
     return ValidationOutcome(report, profile, data_profile, results)
-
-
-def index_sha256(folder: Path) -> str:
-    """sha256 (hex) of the bytes of a dataset version's index: what a validated
-    manifest names, so a later stage can tell it reads the version that passed."""
-    digest = hashlib.sha256()
-    with (Path(folder) / INDEX_FILE).open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def validated_manifest(dataset: ShardedDataset, report: dict[str, Any]) -> dict[str, Any]:
