@@ -10,6 +10,7 @@ import yaml
 from visionops.containers.airflow import render_airflow
 from visionops.containers.graph import project_pipelines, stage_dependencies
 from visionops.containers.layout import DEFAULT_IMAGE
+from visionops.containers.operations import stage_operations
 from visionops.containers.specs import (
     Workflow,
     render_argo,
@@ -59,6 +60,7 @@ def render_specs(project_dir: Path, image: str = DEFAULT_IMAGE) -> dict[str, str
         stages=STAGES,
         dependencies=stage_dependencies(pipelines, STAGES),
         cron=project_cron(project_dir),
+        operations=stage_operations(project_dir, STAGES),
     )
     return {name: render(workflow) for name, render in RENDERERS.items()}
 
