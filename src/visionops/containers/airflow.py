@@ -8,6 +8,7 @@ as in the other specs, and the worker needs only the Docker provider.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from visionops.containers import layout
 from visionops.containers.specs import HEADER, Workflow, comment
@@ -86,3 +87,7 @@ def render_airflow(workflow: Workflow) -> str:
         data_dir=json.dumps(layout.DATA_DIR),
         registry_dir=json.dumps(layout.REGISTRY_DIR),
     )
+
+
+# The files of pipelines/ this module writes, by name.
+RENDERERS: dict[str, Callable[[Workflow], str]] = {"airflow_dag.py": render_airflow}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from visionops.containers.airflow import render_airflow
+from visionops.containers import airflow
 from visionops.containers.graph import project_pipelines, stage_dependencies
 from visionops.containers.layout import DEFAULT_IMAGE
 from visionops.containers.operations import stage_operations
@@ -28,7 +28,7 @@ RENDERERS: dict[str, Callable[[Workflow], str]] = {
     "argo-workflow.yaml": render_argo,
     "volume.yaml": render_volume,
     "cronjob.yaml": render_cronjob,
-    "airflow_dag.py": render_airflow,
+    **airflow.RENDERERS,
 }
 
 
