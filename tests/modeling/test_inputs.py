@@ -13,7 +13,13 @@ from PIL import Image
 from visionops.dataplane.ingest import make_job, write_arrays
 from visionops.dataplane.reader import ShardedDataset
 from visionops.image_dataset import ImageDataset
-from visionops.modeling.inputs import SplitInput, image_batches, stream_records
+from visionops.modeling.inputs import (
+    SplitInput,
+    decoded_megabytes,
+    image_batches,
+    split_inputs,
+    stream_records,
+)
 from visionops.sources import open_source
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -115,6 +121,19 @@ def _epochs(source: SplitInput, first: int, epochs: int, seed: int = 1) -> list[
     """The images of each batch of epochs ``first`` to ``epochs - 1``, unaugmented."""
     batches = source.training_batches(seed, first, epochs, {})
     return [images for images, _ in batches.as_numpy_iterator()]
+
+
+def test_train_and_val_share_one_budget_train_first(split: ShardedDataset) -> None:
+    size = decoded_megabytes(split)
+
+    both = split_inputs(split, split, 16, cache_budget_mb=2.5 * size)
+    train_only = split_inputs(split, split, 16, cache_budget_mb=1.5 * size)
+    neither = split_inputs(split, split, 16, cache_budget_mb=0.5 * size)
+
+    assert [item.in_memory for item in both] == [True, True]
+    assert [item.in_memory for item in train_only] == [True, False]
+    assert [item.in_memory for item in neither] == [False, False]
+    assert train_only[0].held_mb == size and train_only[1].held_mb == 0
 
 
 def test_a_split_over_the_budget_streams_every_image_once_an_epoch(split: ShardedDataset) -> None:

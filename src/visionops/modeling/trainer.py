@@ -34,7 +34,12 @@ from visionops.modeling.distribution import (
     resolve_precision,
     seed_everything,
 )
-from visionops.modeling.inputs import SplitInput, check_augmentation, readable_count
+from visionops.modeling.inputs import (
+    DEFAULT_CACHE_BUDGET_MB,
+    check_augmentation,
+    readable_count,
+    split_inputs,
+)
 from visionops.modeling.optimization import build_optimizer, learning_rate_at
 
 logger = logging.getLogger(__name__)
@@ -285,7 +290,8 @@ def train_model(
     Args:
         train: The training split. Decoded into memory when it fits
             ``params["cache_budget_mb"]``, else streamed from its shards every epoch.
-        val: The validation split (per-epoch metrics, early stopping), likewise.
+        val: The validation split (per-epoch metrics, early stopping): held decoded
+            when it fits what the train split left of the budget, else streamed.
         params: The ``training`` parameters (see params.yaml).
         checkpoints: Where to checkpoint after every epoch and resume from; None
             trains without checkpoints.
@@ -307,10 +313,9 @@ def train_model(
     precision = resolve_precision(params.get("precision", "auto"))
     seed, epochs = int(params["seed"]), int(params["epochs"])
     seed_everything(seed, deterministic)
-    budget = float(params.get("cache_budget_mb", 1024))
+    budget = float(params.get("cache_budget_mb", DEFAULT_CACHE_BUDGET_MB))
     batch_size = int(params["batch_size"])
-    train_input = SplitInput(train, batch_size, budget, "train")
-    val_input = SplitInput(val, batch_size, budget, "val")
+    train_input, val_input = split_inputs(train, val, batch_size, budget)
     architecture = (
         params["architecture"],
         train.image_shape,
