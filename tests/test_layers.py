@@ -19,6 +19,7 @@ CAPABILITIES = (
     "evaluation",
     "lineage",
     "modeling",
+    "monitoring",
     "registry",
     "scheduling",
     "serving",

@@ -301,6 +301,9 @@ def _serve(args: argparse.Namespace) -> int:
         poll_seconds=args.poll_seconds,
         intra_op_threads=args.intra_op_threads,
         inter_op_threads=args.inter_op_threads,
+        project_dir=Path(args.project_dir),
+        prediction_log=Path(args.prediction_log) if args.prediction_log else None,
+        log_predictions=not args.no_prediction_log,
     )
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # read when TensorFlow loads
     from visionops.serving.server import run_server
@@ -611,6 +614,16 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 -- one statement
         default=0,
         help="threads running independent TensorFlow ops, as TF Serving's "
         "--tensorflow_inter_op_parallelism (default: 0, TensorFlow's choice)",
+    )
+    serve.add_argument(
+        "--prediction-log",
+        help="the production folder the predictions and feedback go to (default: "
+        "prediction_log.folder in conf/base/monitoring.yml, data/09_production)",
+    )
+    serve.add_argument(
+        "--no-prediction-log",
+        action="store_true",
+        help="record no prediction (whatever conf/base/monitoring.yml says)",
     )
     serve.set_defaults(handler=_serve)
 

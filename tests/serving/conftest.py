@@ -122,9 +122,9 @@ def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[
     """Starts servers that answer /healthz; stops them, checking a clean exit on SIGTERM."""
     servers: list[Server] = []
 
-    def start(registry: Path, *options: str) -> Server:
+    def start(registry: Path, *options: str, env: dict[str, str] | None = None) -> Server:
         log_path = tmp_path_factory.mktemp("server") / "server.log"
-        server = Server(registry, log_path, *options)
+        server = Server(registry, log_path, *options, env=env)
         servers.append(server)
         server.wait_until_listening()
         return server

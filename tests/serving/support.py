@@ -64,20 +64,38 @@ def free_ports(count: int) -> list[int]:
 
 
 class Server:
-    """A ``visionops serve`` subprocess (REST and gRPC on free ports) and a small HTTP client."""
+    """A ``visionops serve`` subprocess (REST and gRPC on free ports) and a small HTTP client.
 
-    def __init__(self, registry: Path, log_path: Path, *options: str) -> None:
+    Its project folder (``--project-dir``, for conf/ and the write tokens) is the log's
+    folder unless ``options`` name one, and its prediction log goes to ``production/``
+    there; ``env`` is laid over this process's environment, less ``VISIONOPS_WRITE_TOKEN``.
+    """
+
+    def __init__(
+        self, registry: Path, log_path: Path, *options: str, env: dict[str, str] | None = None
+    ) -> None:
         self.registry = registry
         self.log_path = log_path
         self.port, self.grpc_port = free_ports(2)
+        self.project_dir = log_path.parent
         command = [sys.executable, "-m", "visionops", "serve", "--registry", str(registry)]
         command += ["--port", str(self.port), "--grpc-port", str(self.grpc_port), *options]
+        if "--project-dir" not in options:
+            command += ["--project-dir", str(self.project_dir)]
+        else:
+            self.project_dir = Path(options[options.index("--project-dir") + 1])
+        self.production = self.project_dir / "production"
+        if "--prediction-log" not in options:
+            command += ["--prediction-log", str(self.production)]
+        else:
+            self.production = Path(options[options.index("--prediction-log") + 1])
+        environment = {k: v for k, v in os.environ.items() if k != "VISIONOPS_WRITE_TOKEN"}
         with log_path.open("wb") as log:
             self.process = subprocess.Popen(
                 command,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+                env={**environment, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})},
             )
 
     @property

@@ -6,7 +6,12 @@ Endpoints, as TF Serving names them (``{target}`` is ``{name}``,
 - ``GET /v1/models/{target}``: version status (every known version for a bare name).
 - ``GET /v1/models/{target}/metadata``: the signature definitions.
 - ``POST /v1/models/{target}:predict``: predictions, row or columnar format.
+- ``POST /v1/models/{name}:feedback``: true labels for logged predictions
+  (``{"request_id": ID, "labels": [...]}`` or ``{"feedback": [...]}``); needs
+  ``Authorization: Bearer <write token>`` (see :mod:`visionops.serving.production`).
 - ``GET /healthz``: 200 once any version is loaded, else 503. ``GET /metrics``: Prometheus.
+
+Every predict response carries its request id in ``X-Request-Id``.
 
 A request that names no version is answered by the ``production`` label's version if
 the label is set, else by the highest loaded version. Every error is answered as
@@ -39,7 +44,7 @@ TARGETS = ("", "/versions/{version:tfs_version}", "/labels/{label:tfs_name}")
 ENDPOINTS = (
     "GET /v1/models/{name}[/versions/{version}|/labels/{label}][/metadata], "
     "POST /v1/models/{name}[/versions/{version}|/labels/{label}]:predict, "
-    "GET /healthz, GET /metrics"
+    "POST /v1/models/{name}:feedback, GET /healthz, GET /metrics"
 )
 PREDICT_BODY = {
     "required": True,
@@ -54,6 +59,19 @@ PREDICT_BODY = {
                     "instances": {"type": "array", "items": {}},
                     "inputs": {},
                 },
+            }
+        }
+    },
+}
+
+FEEDBACK_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "description": 'One {"request_id": ID, "labels": [one class name per image]}, '
+                'or a list of them under "feedback".',
             }
         }
     },
@@ -117,6 +135,11 @@ def _add_model_routes(app: FastAPI, serving: ServingApp) -> None:
             name, version, label, request.receive, request.headers.raw
         )
 
+    async def feedback(request: Request) -> Response:
+        return await serving.answer_feedback(
+            request.path_params["name"], request.receive, request.headers.raw
+        )
+
     # Predict first: routes are tried in order, and predict is the hot path.
     for suffix in TARGETS:
         by = " by version" if "version" in suffix else " by label" if "label" in suffix else ""
@@ -127,6 +150,13 @@ def _add_model_routes(app: FastAPI, serving: ServingApp) -> None:
             summary=f"Predict{by}",
             openapi_extra={"parameters": _path_parameters(suffix), "requestBody": PREDICT_BODY},
         )
+    app.add_api_route(
+        MODELS + ":feedback",
+        feedback,
+        methods=["POST"],
+        summary="Feedback labels for logged predictions (needs a write token)",
+        openapi_extra={"parameters": _path_parameters(""), "requestBody": FEEDBACK_BODY},
+    )
     for suffix in TARGETS:
         by = " by version" if "version" in suffix else " by label" if "label" in suffix else ""
         path, extra = MODELS + suffix, {"parameters": _path_parameters(suffix)}
@@ -193,7 +223,9 @@ def create_app(options: ServeOptions) -> FastAPI:
 
     @app.get("/metrics", summary="Prometheus metrics")
     async def metrics() -> Response:
-        text = serving.metrics.render(serving.catalog.snapshot())
+        models = serving.catalog.snapshot()
+        lines = serving.production.render_metrics(models)
+        text = serving.metrics.render(models) + "".join(f"{line}\n" for line in lines)
         return Response(text, media_type=CONTENT_TYPE)
 
     @app.exception_handler(HTTPException)

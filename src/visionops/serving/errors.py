@@ -54,3 +54,21 @@ class OverloadedError(ServingError):
 
     status_code = 503
     retry_after_s = 1
+
+
+class UnauthenticatedError(ServingError):
+    """A write without a valid bearer token (401; gRPC: UNAUTHENTICATED)."""
+
+    status_code = 401
+
+
+class WritingDisabledError(ServingError):
+    """A write to a server that has no write token configured (403)."""
+
+    status_code = 403
+
+
+class ConflictError(ServingError):
+    """The write contradicts what is recorded already (409)."""
+
+    status_code = 409

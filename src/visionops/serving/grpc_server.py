@@ -10,7 +10,10 @@ and metadata answers are REST's JSON bodies, which are TF Serving's messages in 
 JSON, read into the messages. A :class:`ServingError` is answered with the gRPC status
 that its HTTP status maps to (:func:`grpc_status`), and its message as the details.
 ``--max-body-mb`` bounds one request message, and Predict messages count against
-``--max-inflight-mb`` as REST bodies do.
+``--max-inflight-mb`` as REST bodies do. Each Predict call's request id is in the
+trailing metadata (``x-request-id``), and the call is logged as REST's are.
+``HandleReloadConfigRequest`` would change state, so it asks for the write token
+(``authorization: Bearer <token>`` metadata) before answering UNIMPLEMENTED.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from visionops.errors import ConfigError
 from visionops.serving.errors import BadRequestError, OverloadedError, ServingError
 from visionops.serving.models import ModelState
 from visionops.serving.options import MEGABYTE, ServeOptions
+from visionops.serving.production import new_request_id
 from visionops.serving.service import ServingApp
 from visionops.serving.signatures import Signature
 from visionops.serving.tensor_proto import output_proto, request_arrays
@@ -42,12 +46,15 @@ from visionops.serving.tensor_proto import output_proto, request_arrays
 GRACE_SECONDS = 10.0
 GRPC_STATUS = {
     400: grpc.StatusCode.INVALID_ARGUMENT,
+    401: grpc.StatusCode.UNAUTHENTICATED,
+    403: grpc.StatusCode.PERMISSION_DENIED,
     404: grpc.StatusCode.NOT_FOUND,
     413: grpc.StatusCode.RESOURCE_EXHAUSTED,
     499: grpc.StatusCode.CANCELLED,
     503: grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
 METADATA_FIELDS = ("signature_def",)
+REQUEST_ID_KEY = "x-request-id"
 
 Work = Callable[[ModelState], Awaitable[tuple[Any, Any]]]
 
@@ -125,6 +132,8 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         spec = request.model_spec
         version, label = _version_choice(spec)
         output_filter = list(request.output_filter)
+        request_id = new_request_id()
+        context.set_trailing_metadata(((REQUEST_ID_KEY, request_id),))
 
         def read(signature: Signature) -> tuple[dict[str, np.ndarray], int]:
             _check_output_filter(output_filter, signature)
@@ -145,6 +154,9 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
                     loaded, spec.signature_name, read
                 )
                 outputs = await self.serving.predict_arrays(loaded, signature, arrays, size)
+            self.serving.production.record(
+                request_id, state, loaded, label, signature.name, "grpc", arrays, outputs
+            )
             response = _predict_response(
                 state.name, loaded.version, signature, outputs, output_filter
             )
@@ -221,7 +233,13 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
     async def HandleReloadConfigRequest(  # noqa: N802
         self, request: Any, context: grpc.aio.ServicerContext
     ) -> None:
-        """UNIMPLEMENTED: the server follows models.config in the registry."""
+        """UNIMPLEMENTED: the server follows models.config in the registry. It would change
+        state, so a call without the write token is refused UNAUTHENTICATED first."""
+        authorization = dict(context.invocation_metadata() or ()).get("authorization")
+        try:
+            self.serving.production.authorize(authorization, "reload_config", "grpc")
+        except ServingError as error:
+            await context.abort(grpc_status(error.status_code), error.message)
         await _unimplemented(
             context,
             "HandleReloadConfigRequest",

@@ -35,6 +35,10 @@ class ServeOptions:
             CPU).
         inter_op_threads: Threads running independent TensorFlow ops
             (``--tensorflow_inter_op_parallelism``); 0 lets TensorFlow choose.
+        project_dir: The project whose conf/ holds monitoring.yml (the prediction log's
+            settings) and, in conf/local, the write tokens.
+        prediction_log: The production folder, instead of ``prediction_log.folder``.
+        log_predictions: False records no prediction, whatever monitoring.yml says.
     """
 
     registry: Path
@@ -49,6 +53,9 @@ class ServeOptions:
     poll_seconds: float = 1.0
     intra_op_threads: int = 0
     inter_op_threads: int = 0
+    project_dir: Path = Path(".")
+    prediction_log: Path | None = None
+    log_predictions: bool = True
 
     def __post_init__(self) -> None:
         problems = []

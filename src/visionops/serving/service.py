@@ -39,6 +39,7 @@ from visionops.serving.metrics import Metrics
 from visionops.serving.models import Catalog, LoadedVersion, ModelState
 from visionops.serving.options import MEGABYTE, ServeOptions
 from visionops.serving.payload import parse_predict_body, request_arrays
+from visionops.serving.production import ProductionLoop, new_request_id
 from visionops.serving.signatures import Signature
 from visionops.serving.watcher import RegistryWatcher
 
@@ -119,6 +120,9 @@ class ServingApp:
 
     def __init__(self, options: ServeOptions) -> None:
         self.options = options
+        self.production = ProductionLoop(
+            options.registry, options.project_dir, options.prediction_log, options.log_predictions
+        )
         self.catalog = Catalog()
         self.watcher = RegistryWatcher(options.registry, self.catalog, options.poll_seconds)
         self.metrics = Metrics()
@@ -207,10 +211,16 @@ class ServingApp:
         receive: Receive,
         headers: Iterable[tuple[bytes, bytes]],
     ) -> Response:
-        """The response to a predict call on model ``name`` (and version or label, if named)."""
-        return await self.handle(
-            "predict", name, lambda state: self.predict(receive, headers, state, version, label)
+        """The response to a predict call on model ``name`` (and version or label, if named),
+        with its request id in the ``X-Request-Id`` header."""
+        request_id = new_request_id()
+        response = await self.handle(
+            "predict",
+            name,
+            lambda state: self.predict(receive, headers, state, version, label, request_id),
         )
+        response.headers["x-request-id"] = request_id
+        return response
 
     async def predict(
         self,
@@ -219,8 +229,10 @@ class ServingApp:
         state: ModelState,
         version: int | None,
         label: str | None,
+        request_id: str = "",
     ) -> Any:
-        """Reads and validates a predict body; answers it from the version it names.
+        """Reads and validates a predict body; answers it from the version it names, and
+        hands the prediction to the log under ``request_id``.
 
         ``receive`` is the request's ASGI receive channel, ``headers`` its raw headers.
         """
@@ -235,7 +247,27 @@ class ServingApp:
                 loaded, parsed.signature_name, lambda signature: request_arrays(parsed, signature)
             )
             outputs = await self.predict_arrays(loaded, signature, arrays, size)
+        self.production.record(
+            request_id, state, loaded, label, signature.name, "rest", arrays, outputs
+        )
         return loaded.version, encode_outputs(outputs, signature, parsed.row_format)
+
+    async def answer_feedback(
+        self, name: str, receive: Receive, headers: Iterable[tuple[bytes, bytes]]
+    ) -> Response:
+        """The response to ``POST /v1/models/NAME:feedback`` (see
+        :meth:`ProductionLoop.feedback`); the token is checked before the body is read."""
+        authorization = next(
+            (value.decode("latin-1") for key, value in headers if key == b"authorization"), None
+        )
+
+        async def work(state: ModelState) -> tuple[str, Any]:
+            sender = self.production.authorize(authorization, "feedback", "rest")
+            with self.inflight.reservation() as held:
+                body = await read_body(receive, headers, self.options.max_body_bytes, held)
+            return "", await self.production.feedback(state, body, sender)
+
+        return await self.handle("feedback", name, work)
 
     def read_inputs(
         self,
@@ -297,6 +329,7 @@ class ServingApp:
     async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
         """Loads what the registry serves before taking requests; polls it while serving."""
         await asyncio.to_thread(self.watcher.poll)
+        self.production.start()
         # TensorFlow and a loaded model leave ~400,000 long-lived objects; a full garbage
         # collection walks them all and stalls every request for ~250 ms (the p99 of the
         # load benchmark showed it). Freezing moves them out of its reach; versions
@@ -310,3 +343,4 @@ class ServingApp:
         finally:
             self.watcher.stop()
             self.predictor.close()
+            await asyncio.to_thread(self.production.close)
