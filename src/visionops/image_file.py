@@ -11,10 +11,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import simplejpeg
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from visionops.errors import SourceError
-from visionops.image_header import DeclaredSize, declared_size, describe_excess
+from visionops.image_header import (
+    DeclaredSize,
+    declared_size,
+    describe_excess,
+    jpeg_orientation,
+)
 
 # Every format Pillow decodes that a photo collection holds; GIF gives its first frame.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
@@ -27,6 +33,9 @@ _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 # EXIF orientations that swap width and height.
 _TRANSPOSED = (5, 6, 7, 8)
+# The JPEG colour space that decodes straight to each channel count, and what
+# simplejpeg calls the output.
+_PLAIN_JPEG = {1: ("Gray", "GRAY"), 3: ("YCbCr", "RGB")}
 
 
 def _refuse_if_too_large(size: DeclaredSize | None, limit: int) -> None:
@@ -61,7 +70,8 @@ class DecodedFile:
 
     Attributes:
         pixels: uint8 ``[H, W, C]`` pixels.
-        image: The same pixels as a Pillow image (L or RGB), e.g. for its histogram.
+        image: The same pixels as a Pillow image (L or RGB), e.g. for its histogram;
+            None where the file was decoded without Pillow.
         source: The file's true format, height, width and channels (after EXIF
             orientation, before any resize).
         unchanged: The pixels are exactly the file's own decoding (no orientation,
@@ -69,9 +79,50 @@ class DecodedFile:
     """
 
     pixels: np.ndarray
-    image: Image.Image
+    image: Image.Image | None
     source: dict[str, Any]
     unchanged: bool
+
+
+def _decode_plain_jpeg(
+    data: bytes, image_size: tuple[int, int] | None, channels: int, max_pixels: int
+) -> DecodedFile | None:
+    """A JPEG that needs no change, decoded by libjpeg-turbo straight into numpy: the
+    pixels Pillow gives, bit for bit (the same accurate integer DCT and smooth chroma
+    upsampling), in about a third of its time for a small image.
+
+    Returns None wherever Pillow must decide (and word any error): not a JPEG, another
+    colour space than the configured channels', a size other than ``image_size``, an
+    EXIF orientation other than upright, over ``max_pixels``, or anything libjpeg warns
+    about (truncated or corrupt data).
+    """
+    if data[:3] != b"\xff\xd8\xff":
+        return None
+    colorspace, output = _PLAIN_JPEG[channels]
+    try:
+        height, width, declared, _ = simplejpeg.decode_jpeg_header(data)
+    except ValueError:
+        return None
+    if (
+        declared != colorspace
+        or height * width > max_pixels
+        or (image_size is not None and (height, width) != tuple(image_size))
+        or jpeg_orientation(data) != 1
+    ):
+        return None
+    try:
+        pixels = simplejpeg.decode_jpeg(
+            data, colorspace=output, fastdct=False, fastupsample=False, strict=True
+        )
+    except ValueError:
+        return None
+    source = {
+        "source_format": "JPEG",
+        "source_height": height,
+        "source_width": width,
+        "source_channels": channels,
+    }
+    return DecodedFile(pixels.reshape(height, width, channels), None, source, True)
 
 
 def decode_file(
@@ -107,6 +158,9 @@ def decode_image_file(
     Raises:
         SourceError: The file is truncated, corrupt, not an image, or too large.
     """
+    plain = _decode_plain_jpeg(data, image_size, channels, max_pixels)
+    if plain is not None:
+        return plain
     try:
         _refuse_if_too_large(declared_size(data), max_pixels)
         with warnings.catch_warnings():

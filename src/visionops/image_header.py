@@ -169,3 +169,74 @@ def _webp(data: bytes) -> DeclaredSize | None:
         height = int.from_bytes(data[27:30], "little") + 1
         return DeclaredSize("WebP", width, height)
     return None
+
+
+# EXIF: the APP1 segment's signature, and the orientation tag of the first IFD.
+_EXIF_SIGNATURE = b"Exif\x00\x00"
+_ORIENTATION_TAG = 0x0112
+_SHORT = 3
+
+
+def _exif_orientation(exif: bytes) -> int | None:
+    """The orientation tag of an EXIF block (TIFF header and IFD0), 1 when it has none,
+    None when the block is malformed or the tag is not one short."""
+    order = {b"II": "<", b"MM": ">"}.get(exif[:2])
+    if order is None or len(exif) < 8:
+        return None
+    (first,) = struct.unpack(order + "I", exif[4:8])
+    if first + 2 > len(exif):
+        return None
+    (entries,) = struct.unpack(order + "H", exif[first : first + 2])
+    for number in range(entries):
+        start = first + 2 + 12 * number
+        if start + 12 > len(exif):
+            return None
+        tag, kind, count = struct.unpack(order + "HHI", exif[start : start + 8])
+        if tag == _ORIENTATION_TAG:
+            if kind != _SHORT or count != 1:
+                return None
+            (value,) = struct.unpack(order + "H", exif[start + 8 : start + 10])
+            return value
+    return 1
+
+
+def jpeg_orientation(data: bytes) -> int | None:  # noqa: PLR0911 (one return per case)
+    """The EXIF orientation a JPEG declares (1, upright, when it has no EXIF), read from
+    the segments before its image data.
+
+    Returns None where a full decoder had better judge: the file is no plain JPEG (an
+    MPO's extra frames, segments that run past the end, no image data), it holds more
+    than one EXIF block, or the orientation is malformed.
+    """
+    if data[:2] != b"\xff\xd8":
+        return None
+    position, orientation = 2, 1
+    found = False
+    while position + 4 <= len(data):
+        if data[position] != 0xFF:
+            return None
+        marker = data[position + 1]
+        if marker == 0xFF:
+            position += 1
+            continue
+        if marker in JPEG_SCAN_OR_END:
+            return orientation if marker == 0xDA else None
+        if marker in JPEG_BARE_MARKERS:
+            position += 2
+            continue
+        (length,) = struct.unpack(">H", data[position + 2 : position + 4])
+        body = data[position + 4 : position + 2 + length]
+        if length < 2 or len(body) != length - 2:
+            return None
+        if marker == 0xE1 and body.startswith(_EXIF_SIGNATURE):
+            if found:
+                return None
+            found = True
+            value = _exif_orientation(body[len(_EXIF_SIGNATURE) :])
+            if value is None:
+                return None
+            orientation = value
+        elif marker == 0xE2 and body.startswith(b"MPF\x00"):
+            return None
+        position += 2 + length
+    return None

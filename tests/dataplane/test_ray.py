@@ -133,6 +133,10 @@ marks.mkdir()
 def recording(*args, **kwargs):
     node = ray.get_runtime_context().get_node_id()
     (marks / uuid.uuid4().hex).write_text(node)
+    # A 25-image task takes milliseconds, so one node could finish each before the next
+    # is placed; held a moment, each task keeps its node's one CPU busy, and Ray must
+    # place the next task on the other node.
+    time.sleep(0.3)
     return batch.process_files(*args, **kwargs)
 
 

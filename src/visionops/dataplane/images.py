@@ -22,17 +22,13 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from visionops.dataplane.similarity import (
-    gray_images,
-    gray_thumbnails,
-    hashes_from_gray,
-)
+from visionops.dataplane.similarity import gray_images, gray_signatures
 from visionops.errors import ConfigError, SourceError
 from visionops.image_file import CHANNEL_MODES, MAX_IMAGE_PIXELS, decode_image_file
 
 # Bumped whenever what a row or a record holds changes: cached rows of another
 # version are not reused.
-PROCESSING_VERSION = 2
+PROCESSING_VERSION = 3
 JPEG_QUALITY = 95
 STAT_COLUMNS = ("min", "max", "mean", "std", "saturated_share", "finite")
 _PILLOW_CHANNELS = (1, 3, 4)
@@ -226,17 +222,17 @@ def describe_pixels(
         stats = histogram_statistics(histogram)
     else:
         stats, histogram = _any_statistics(pixels), None
-    gray = gray_images(pixels[np.newaxis])
+    hashes, thumbnails = gray_signatures(gray_images(pixels[np.newaxis]))
     row = {
         "height": int(pixels.shape[0]),
         "width": int(pixels.shape[1]),
         "channels": int(pixels.shape[2]),
         "dtype": str(pixels.dtype),
         "sha256": content_sha256(pixels),
-        "phash": f"{int(hashes_from_gray(gray)[0]):016x}",  # as hash_hex writes it
+        "phash": f"{int(hashes[0]):016x}",  # as hash_hex writes it
         **stats,
     }
-    thumbnail = gray_thumbnails(gray)[0].astype(np.float16)
+    thumbnail = thumbnails[0].astype(np.float16)
     return row, histogram, thumbnail
 
 
@@ -272,7 +268,7 @@ def process_file(path: Path, settings: IngestSettings, data: bytes | None = None
         if encoding == "jpeg":
             # Profile what training will read: the re-encoded image, decoded.
             pixels = decode_stored(image, encoding, pixels.shape, "uint8")
-    if pixels is decoded.pixels:
+    if pixels is decoded.pixels and decoded.image is not None:
         # Pillow counts the values of the image it holds, without another copy.
         histogram = np.asarray(decoded.image.histogram(), dtype=np.int64).reshape(-1, 256)
     row, histogram, thumbnail = describe_pixels(pixels, histogram)

@@ -15,6 +15,7 @@ from functools import lru_cache
 import numpy as np
 
 HASH_SIZE = 8
+THUMBNAIL_SIDE = 16
 _DCT_SIZE = 32
 _HASH_BITS = HASH_SIZE * HASH_SIZE
 
@@ -88,23 +89,52 @@ def gray_images(images: np.ndarray) -> np.ndarray:
     return gray
 
 
-def hashes_from_gray(gray: np.ndarray) -> np.ndarray:
-    """The 64-bit DCT perceptual hash of each ``[H, W]`` gray image, as ``uint64``.
+@lru_cache(maxsize=64)
+def _signature_matrices(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """``[25, height]`` and ``[width, 25]`` matrices: per axis, the hash's resize to 32
+    and DCT (the 9 lowest frequencies) stacked over the thumbnail's resize to 16.
+
+    Resizing and the DCT are both linear, so they fold into one matrix per axis, and
+    one pair of matrix products gives an image's hash frequencies and its thumbnail.
+    """
+    dct = _dct_matrix(_DCT_SIZE)[: HASH_SIZE + 1]
+    left = np.vstack(
+        [dct @ _resize_matrix(height, _DCT_SIZE), _resize_matrix(height, THUMBNAIL_SIDE)]
+    )
+    right = np.vstack(
+        [dct @ _resize_matrix(width, _DCT_SIZE), _resize_matrix(width, THUMBNAIL_SIDE)]
+    ).T.copy()
+    left.setflags(write=False)  # cached: shared by every caller
+    right.setflags(write=False)
+    return left, right
+
+
+def gray_signatures(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each ``[H, W]`` gray image's 64-bit DCT perceptual hash (``uint64``) and its
+    16x16 thumbnail (``[N, 256]`` float32, :data:`THUMBNAIL_SIDE`).
 
     Adding a constant to an image changes only the DCT's constant term, which the
     hash leaves out, so ``gray`` may be shifted by any constant.
     """
     size, height, width = gray.shape
-    dct = _dct_matrix(_DCT_SIZE)[: HASH_SIZE + 1]
-    # Resizing and the DCT are both linear, so they fold into one matrix per axis,
-    # applied to every image as two large matrix products.
-    left = dct @ _resize_matrix(height, _DCT_SIZE)
-    right = (dct @ _resize_matrix(width, _DCT_SIZE)).T
+    left, right = _signature_matrices(height, width)
     columns_done = (gray.reshape(size * height, width) @ right).reshape(size, height, -1)
-    low = (left @ columns_done)[:, 1:, 1:].reshape(size, _HASH_BITS)
-    bits = low > np.median(low, axis=1, keepdims=True)
-    weights = np.array([1 << bit for bit in range(_HASH_BITS)], dtype=np.uint64)
-    return (bits.astype(np.uint64) * weights).sum(axis=1, dtype=np.uint64)
+    both = left @ columns_done  # [N, 25, 25]
+    frequencies = HASH_SIZE + 1
+    low = both[:, 1:frequencies, 1:frequencies].reshape(size, _HASH_BITS)
+    # The median of 64 values: the mean of the middle two.
+    middle = np.sort(low, axis=1)[:, _HASH_BITS // 2 - 1 : _HASH_BITS // 2 + 1]
+    bits = low > middle.mean(axis=1, keepdims=True)
+    # Bit i of the hash is frequency i (row-major): bytes little-endian, bits likewise.
+    hashes = np.packbits(bits, axis=1, bitorder="little").view("<u8")[:, 0].astype(np.uint64)
+    thumbnails = both[:, frequencies:, frequencies:].reshape(size, -1)
+    return hashes, thumbnails
+
+
+def hashes_from_gray(gray: np.ndarray) -> np.ndarray:
+    """The 64-bit DCT perceptual hash of each ``[H, W]`` gray image, as ``uint64``
+    (:func:`gray_signatures`)."""
+    return gray_signatures(gray)[0]
 
 
 def perceptual_hashes(images: np.ndarray, chunk_size: int = 8192) -> np.ndarray:
@@ -124,14 +154,10 @@ def hash_hex(hashes: np.ndarray) -> np.ndarray:
     return np.asarray([f"{int(value):016x}" for value in hashes], dtype="<U16")
 
 
-THUMBNAIL_SIDE = 16
-
-
-def gray_thumbnails(gray: np.ndarray, size: int = THUMBNAIL_SIDE) -> np.ndarray:
-    """``[N, size * size]`` float32 thumbnails of ``[N, H, W]`` gray images."""
-    _, height, width = gray.shape
-    rows, columns = _resize_matrix(height, size), _resize_matrix(width, size).T
-    return (rows @ gray @ columns).reshape(len(gray), -1)
+def gray_thumbnails(gray: np.ndarray) -> np.ndarray:
+    """``[N, 256]`` float32 16x16 thumbnails of ``[N, H, W]`` gray images
+    (:func:`gray_signatures`)."""
+    return gray_signatures(gray)[1]
 
 
 def normalized_thumbnails(small: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -142,11 +168,6 @@ def normalized_thumbnails(small: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     small -= means[:, None]
     norms = np.linalg.norm(small, axis=1, keepdims=True)
     return np.divide(small, norms, out=np.zeros_like(small), where=norms > 1e-6), means
-
-
-def thumbnails(images: np.ndarray, size: int = THUMBNAIL_SIDE) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`normalized_thumbnails` of ``[N, H, W, C]`` images."""
-    return normalized_thumbnails(gray_thumbnails(gray_images(images), size))
 
 
 def _bands(max_distance: int) -> list[tuple[int, int]]:
