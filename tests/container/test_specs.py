@@ -19,9 +19,18 @@ from kedro.pipeline import Pipeline, node
 
 from e2e.conftest import BIN, ROOT, project_env
 from visionops.containers import layout
-from visionops.containers.export import RENDERERS, SPEC_DIR, project_cron
+from visionops.containers.export import (
+    RENDERERS,
+    SPEC_DIR,
+    project_cron,
+    project_ray_version,
+    project_workers,
+)
 from visionops.containers.graph import stage_dependencies
+from visionops.containers.operations import stage_operations
+from visionops.containers.rayjob import RAY_STAGES
 from visionops.containers.specs import CLAIM
+from visionops.containers.trainjob import worker_hosts, worker_script
 from visionops.errors import ConfigError
 from visionops.stages import STAGES
 
@@ -105,9 +114,15 @@ def test_argo_dag_runs_each_stage_after_what_it_reads(dependencies: dict[str, li
     assert workflow["kind"] == "Workflow"
     templates = {template["name"]: template for template in workflow["spec"]["templates"]}
     tasks = {task["name"]: task for task in templates["pipeline"]["dag"]["tasks"]}
+    operations = stage_operations(ROOT, STAGES)
     for stage in STAGES:
         task = tasks[layout.resource_name(stage)]
-        assert task["arguments"]["parameters"] == [{"name": "pipeline", "value": stage}]
+        template = templates[task["template"]]
+        assert template["container"]["command"] == ["kedro", "run", "--pipelines", stage]
+        assert template["activeDeadlineSeconds"] == operations[stage].timeout_s
+        assert template["container"]["resources"]["requests"]["memory"] == (
+            operations[stage].memory
+        )
         upstream = [layout.resource_name(name) for name in dependencies[stage]]
         assert task["dependencies"] == (upstream or ["volume"])
     claims = [v["persistentVolumeClaim"]["claimName"] for v in workflow["spec"]["volumes"]]
@@ -124,6 +139,127 @@ def test_cronjob_checks_the_triggers_on_the_project_cron():
     pod = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     assert pod["containers"][0]["command"] == ["visionops", "schedule", "--once"]
     assert pod["securityContext"]["runAsUser"] == layout.USER_ID
+
+
+def test_compose_says_what_it_cannot_express():
+    lines = (SPECS / "docker-compose.yml").read_text().splitlines()
+    text = " ".join(line.removeprefix("# ") for line in lines if line.startswith("#"))
+    assert "no time limit" in text and "operations.yml" in text
+    (compose,) = _yaml("docker-compose.yml")
+    operations = stage_operations(ROOT, STAGES)
+    for stage in STAGES:
+        service = compose["services"][stage]
+        limits = service["deploy"]["resources"]["limits"]
+        assert limits["memory"] == f"{operations[stage].memory_mb}m"
+        retries = operations[stage].retries
+        assert service["restart"] == (f"on-failure:{retries}" if retries else "no")
+
+
+def test_rayjob_runs_the_ray_stages_on_the_claim():
+    (rayjob,) = _yaml("rayjob.yaml")
+    spec = rayjob["spec"]
+    commands = spec["entrypoint"].split(" && ")
+    assert commands[0] == f"cd {layout.PROJECT_DIR}"
+    assert commands[1:] == [f"kedro run --pipelines {stage}" for stage in RAY_STAGES]
+    assert list(RAY_STAGES) == [s for s in STAGES if s in RAY_STAGES]  # in run order
+    cluster = spec["rayClusterSpec"]
+    assert cluster["rayVersion"] == project_ray_version(ROOT)
+    assert cluster["headGroupSpec"]["rayStartParams"] == {"num-cpus": "0"}
+    (group,) = cluster["workerGroupSpecs"]
+    assert group["replicas"] == project_workers(ROOT)
+    for template in (cluster["headGroupSpec"]["template"], group["template"]):
+        pod = template["spec"]
+        assert [v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"]] == [CLAIM]
+        targets = {mount["mountPath"] for mount in pod["containers"][0]["volumeMounts"]}
+        assert targets == {layout.DATA_DIR, layout.REGISTRY_DIR}
+        assert pod["containers"][0]["image"] == pod["initContainers"][0]["image"]
+
+
+def test_trainjob_trains_on_n_workers_of_the_image():
+    runtime, trainjob = _yaml("trainjob.yaml")
+    workers = project_workers(ROOT)
+    assert runtime["kind"] == "TrainingRuntime" and trainjob["kind"] == "TrainJob"
+    assert trainjob["spec"]["runtimeRef"]["name"] == runtime["metadata"]["name"]
+    assert trainjob["spec"]["trainer"]["numNodes"] == workers
+    assert trainjob["spec"]["trainer"]["command"] == ["sh", "-c", worker_script(workers)]
+    assert all(host.startswith(f"{trainjob['metadata']['name']}-node-0-") for host in
+               worker_hosts(workers))  # fmt: skip
+    (node,) = runtime["spec"]["template"]["spec"]["replicatedJobs"]
+    pod = node["template"]["spec"]["template"]["spec"]
+    assert [v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"]] == [CLAIM]
+    assert node["template"]["spec"]["completionMode"] == "Indexed"
+
+
+FAKE_KEDRO = """\
+import json, os, sys
+from pathlib import Path
+Path("data/05_model_input/train/part-0").read_bytes()  # the split, as Kedro reads it
+Path("data/06_models").mkdir(parents=True, exist_ok=True)
+Path("data/06_models/model.keras").write_text(os.environ["TF_CONFIG"])
+record = {"cwd": os.getcwd(), "argv": sys.argv[1:], "tf_config": os.environ["TF_CONFIG"]}
+index = json.loads(os.environ["TF_CONFIG"])["task"]["index"]
+Path(os.environ["RECORD"], f"{index}.json").write_text(json.dumps(record))
+"""
+
+
+def test_each_trainjob_worker_gets_tf_config_and_only_the_chief_writes(tmp_path: Path):
+    project, scratch, records, bin_dir = (tmp_path / name for name in ("p", "t", "r", "b"))
+    for folder in (project / "conf" / "base", project / "src", scratch, records, bin_dir):
+        folder.mkdir(parents=True)
+    (project / "pyproject.toml").write_text("")
+    (project / "params.yaml").write_text("")
+    (project / "data" / "05_model_input" / "train").mkdir(parents=True)
+    (project / "data" / "05_model_input" / "train" / "part-0").write_bytes(b"shard")
+    kedro = bin_dir / "kedro"
+    kedro.write_text(f"#!{sys.executable}\n{FAKE_KEDRO}")
+    kedro.chmod(0o755)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "TMPDIR": str(scratch), "RECORD": str(records)}
+
+    def run(index: str | None) -> subprocess.CompletedProcess[str]:
+        extra = {} if index is None else {"JOB_COMPLETION_INDEX": index}
+        return subprocess.run(
+            ["sh", "-c", worker_script(3)], cwd=project, env={**env, **extra},
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+
+    for index in ("1", "0", "2"):
+        assert run(index).returncode == 0, run(index).stderr
+    for index in range(3):
+        record = json.loads((records / f"{index}.json").read_text())
+        assert record["argv"] == ["run", "--pipelines", "training"]
+        config = json.loads(record["tf_config"])
+        assert config == {
+            "cluster": {"worker": worker_hosts(3)},
+            "task": {"type": "worker", "index": index},
+        }
+        workdir = Path(record["cwd"])
+        assert workdir == (project if index == 0 else scratch / f"visionops-worker-{index}")
+    # Only the chief's model reaches the project; the others' stay in their scratch copy.
+    assert json.loads((project / "data/06_models/model.keras").read_text())["task"]["index"] == 0
+    worker = scratch / "visionops-worker-1"
+    assert (worker / "data/06_models/model.keras").is_file()
+    assert (worker / "data/06_models/training_checkpoint").resolve() == (
+        project / "data/06_models/training_checkpoint"
+    ).resolve()
+    assert (worker / "conf" / "base").is_dir() and (worker / "src").resolve() == project / "src"
+    missing = run(None)
+    assert missing.returncode != 0 and "indexed Job" in missing.stderr
+
+
+def test_workers_and_ray_version_come_from_the_project(tmp_path: Path):
+    assert project_workers(ROOT) == yaml.safe_load((ROOT / "params.yaml").read_text())[
+        "training"
+    ].get("ray_workers", 2)
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["training"]["ray_workers"] = 0
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    with pytest.raises(ConfigError, match=r"training.ray_workers in .*params.yaml is 0"):
+        project_workers(tmp_path)
+    (tmp_path / "requirements.lock").write_text("numpy==2.0 \\\n    --hash=sha256:00\n")
+    with pytest.raises(ConfigError, match=r"requirements.lock pins no ray"):
+        project_ray_version(tmp_path)
+    (tmp_path / "requirements.lock").write_text("ray[data,train]==2.60.0 \\\n")
+    assert project_ray_version(tmp_path) == "2.60.0"
 
 
 class _Operator:

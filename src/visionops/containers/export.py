@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
 import yaml
 
+from visionops.config import PARAMS_FILE, read_parameters
 from visionops.containers import airflow
 from visionops.containers.graph import project_pipelines, stage_dependencies
 from visionops.containers.layout import DEFAULT_IMAGE
 from visionops.containers.operations import stage_operations
+from visionops.containers.rayjob import render_rayjob
 from visionops.containers.specs import (
     Workflow,
     render_argo,
@@ -18,6 +21,7 @@ from visionops.containers.specs import (
     render_cronjob,
     render_volume,
 )
+from visionops.containers.trainjob import render_trainjob
 from visionops.errors import ConfigError
 from visionops.scheduling.settings import DEFAULTS, SETTINGS_FILE
 from visionops.stages import STAGES
@@ -28,8 +32,11 @@ RENDERERS: dict[str, Callable[[Workflow], str]] = {
     "argo-workflow.yaml": render_argo,
     "volume.yaml": render_volume,
     "cronjob.yaml": render_cronjob,
+    "rayjob.yaml": render_rayjob,
+    "trainjob.yaml": render_trainjob,
     **airflow.RENDERERS,
 }
+LOCK_FILE = "requirements.lock"
 
 
 def project_cron(project_dir: Path) -> str:
@@ -52,6 +59,36 @@ def project_cron(project_dir: Path) -> str:
     return cron
 
 
+def project_workers(project_dir: Path) -> int:
+    """How many workers train at once on a cluster: ``training.ray_workers`` of params.yaml.
+
+    Raises:
+        ConfigError: It is not a whole number of 1 or more.
+    """
+    training = read_parameters(project_dir).get("training") or {}
+    workers = training.get("ray_workers", 2)
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ConfigError(
+            f"training.ray_workers in {Path(project_dir) / PARAMS_FILE} is {workers!r}; "
+            "it must be a whole number, 1 or more"
+        )
+    return workers
+
+
+def project_ray_version(project_dir: Path) -> str:
+    """The Ray version the image installs, from requirements.lock.
+
+    Raises:
+        ConfigError: The lock file pins no ray.
+    """
+    path = Path(project_dir) / LOCK_FILE
+    text = path.read_text() if path.is_file() else ""
+    match = re.search(r"^ray(?:\[[^\]]*\])?==([^\s;\\]+)", text, re.MULTILINE)
+    if not match:
+        raise ConfigError(f"{path} pins no ray==VERSION; the RayJob of pipelines/ needs it")
+    return match.group(1)
+
+
 def render_specs(project_dir: Path, image: str = DEFAULT_IMAGE) -> dict[str, str]:
     """Every file of pipelines/ by name, rendered from the project's pipelines and conf."""
     pipelines = project_pipelines(project_dir)
@@ -61,6 +98,8 @@ def render_specs(project_dir: Path, image: str = DEFAULT_IMAGE) -> dict[str, str
         dependencies=stage_dependencies(pipelines, STAGES),
         cron=project_cron(project_dir),
         operations=stage_operations(project_dir, STAGES),
+        workers=project_workers(project_dir),
+        ray_version=project_ray_version(project_dir),
     )
     return {name: render(workflow) for name, render in RENDERERS.items()}
 

@@ -131,3 +131,23 @@ def stage_operations(project_dir: Path, stages: Sequence[str]) -> dict[str, Stag
             gpu=values["gpu"],
         )
     return operations
+
+
+def combined(operations: Mapping[str, StageOperations], stages: Sequence[str]) -> StageOperations:
+    """What one pod that runs ``stages`` one after another needs: the most CPU, memory
+    and GPUs any of them asks for, the sum of their time limits, and the fewest retries
+    (no stage is retried more often than its own entry allows).
+
+    Raises:
+        ValueError: ``stages`` is empty.
+    """
+    if not stages:
+        raise ValueError("combined() needs at least one stage")
+    chosen = [operations[stage] for stage in stages]
+    return StageOperations(
+        retries=min(entry.retries for entry in chosen),
+        timeout_s=sum(entry.timeout_s for entry in chosen),
+        cpu=max(chosen, key=lambda entry: entry.cpu_cores).cpu,
+        memory=max(chosen, key=lambda entry: entry.memory_bytes).memory,
+        gpu=max(entry.gpu for entry in chosen),
+    )
