@@ -359,6 +359,79 @@ def _add_schedule_parser(commands: argparse._SubParsersAction) -> None:
     schedule.set_defaults(handler=_schedule)
 
 
+def _monitor(args: argparse.Namespace) -> int:
+    from visionops.monitoring.command import monitor_command
+
+    return monitor_command(
+        Path(args.project_dir),
+        Path(args.registry),
+        args.model,
+        args.since,
+        args.json,
+        Path(args.report) if args.report else None,
+    )
+
+
+def _feedback(args: argparse.Namespace) -> int:
+    from visionops.monitoring import command
+
+    project = Path(args.project_dir)
+    if args.feedback_command == "import":
+        registry = Path(args.registry)
+        return command.feedback_import_command(project, registry, args.model, Path(args.file))
+    if args.feedback_command == "export":
+        return command.feedback_export_command(project, args.model, Path(args.to))
+    return command.feedback_purge_command(project, args.older_than)
+
+
+def _add_monitoring_parsers(commands: argparse._SubParsersAction) -> None:
+    """Adds ``visionops monitor`` and ``visionops feedback`` (logic in visionops.monitoring)."""
+    monitor = commands.add_parser(
+        "monitor",
+        help="live drift, predicted classes, confidence and accuracy of the production model",
+        description=(
+            "Compares the prediction log of `visionops serve` over a window with the "
+            "production version's training data (intensity per channel, image sizes) and "
+            "test split (predicted class shares), and gives the mean confidence and the "
+            "accuracy on feedback labels; thresholds in conf/base/monitoring.yml. Writes "
+            "PNG plots and an HTML page to data/08_reporting/monitoring/."
+        ),
+    )
+    _add_registry_options(monitor)
+    monitor.add_argument("--model", help="default: model_name in params.yaml")
+    monitor.add_argument(
+        "--since", help="window start: 5m, 2h, 1d or an ISO time (default: monitor.since)"
+    )
+    monitor.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object; its 'alerts' lists the "
+        "checks past their threshold (empty when none)",
+    )
+    monitor.add_argument("--report", help="report folder (default: data/08_reporting/monitoring)")
+    monitor.set_defaults(handler=_monitor)
+    feedback = commands.add_parser("feedback", help="feedback labels: import, export, purge")
+    actions = feedback.add_subparsers(dest="feedback_command", metavar="ACTION", required=True)
+    importing = actions.add_parser(
+        "import",
+        help="record labels from a CSV file: request_id, label[, instance] (one row per image)",
+    )
+    importing.add_argument("file", help="the CSV file")
+    exporting = actions.add_parser(
+        "export", help="write the labelled production images as an image folder"
+    )
+    exporting.add_argument("--to", required=True, help="the image folder to (re)write")
+    purging = actions.add_parser(
+        "purge", help="remove predictions and labels past retention.days (monitoring.yml)"
+    )
+    purging.add_argument("--older-than", help="instead of retention.days: 12h, 30d or an ISO time")
+    for action in (importing, exporting, purging):
+        _add_registry_options(action)
+        if action is not purging:
+            action.add_argument("--model", help="default: model_name in params.yaml")
+    feedback.set_defaults(handler=_feedback)
+
+
 def _lineage_show(args: argparse.Namespace) -> int:
     from visionops.lineage.commands import show_command
 
@@ -628,6 +701,7 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 -- one statement
     serve.set_defaults(handler=_serve)
 
     _add_schedule_parser(commands)
+    _add_monitoring_parsers(commands)
     _add_lineage_parsers(commands)
     _add_pipelines_parser(commands)
     return parser

@@ -80,7 +80,9 @@ def _alert(check: str, value: float, threshold: float, detail: str) -> dict[str,
     return {"check": check, "value": round(value, 6), "threshold": threshold, "detail": detail}
 
 
-def _current_profile(counts: LiveCounts, reference: dict[str, Any]) -> dict[str, Any]:
+def live_profile(counts: LiveCounts, reference: dict[str, Any]) -> dict[str, Any]:
+    """The counts as a distribution profile binned as ``reference`` is, class counts
+    being the predicted classes (see :func:`visionops.validation.drift.distribution_profile`)."""
     low, high = reference["value_range"]
     bins = int(reference["bins"])
     channels = len(reference["channel_histograms"])
@@ -103,7 +105,7 @@ def _input_drift(counts: LiveCounts, reference: Reference, thresholds: Threshold
         result["note"] = f"{reference.origin} kept no data profile: input drift not measured"
         return result
     checks = compare_profiles(
-        _current_profile(counts, reference.profile),
+        live_profile(counts, reference.profile),
         reference.profile,
         {"intensity": {"max_distance": thresholds.intensity_max_distance, "action": "warn"}},
     )
@@ -139,7 +141,7 @@ def _class_distribution(counts: LiveCounts, reference: Reference, thresholds: Th
         "class_names": list(reference.class_names or ()),
         "class_counts": list(reference.test_class_counts),
     }
-    current = _current_profile(counts, test)
+    current = live_profile(counts, test)
     (check,) = compare_profiles(
         current,
         test,

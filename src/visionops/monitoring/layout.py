@@ -42,7 +42,7 @@ def segment_path(folder: Path, model: str, start: float, run: str, first_seq: in
 
 def segment_start(path: Path) -> datetime:
     """The time of a segment's first record, from its name."""
-    return datetime.strptime(path.name[:19], "%Y%m%dT%H%M%S%f").replace(tzinfo=UTC)
+    return datetime.strptime(path.name[:18], "%Y%m%dT%H%M%S%f").replace(tzinfo=UTC)
 
 
 def list_segments(folder: Path, model: str | None = None) -> list[Path]:

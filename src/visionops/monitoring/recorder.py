@@ -196,6 +196,9 @@ class PredictionRecorder:
             self._opened_at[prediction.model] = prediction.time
         for name in COLUMNS:
             segment[name] += columns[name]
+        if len(segment["seq"]) >= self.settings.segment_records:
+            self._write(prediction.model, segment)
+            del self._open[prediction.model], self._opened_at[prediction.model]
         logged = Logged(
             prediction.model, prediction.version, tuple(columns["predicted"]), prediction.time
         )
@@ -213,12 +216,11 @@ class PredictionRecorder:
                 )
 
     def _close_due(self, force: bool) -> None:
+        """Writes the segments whose first row is ``segment_seconds`` old (all: ``force``)."""
         now = time.time()
         for model in list(self._open):
             segment = self._open[model]
-            full = len(segment["seq"]) >= self.settings.segment_records
-            old = now - self._opened_at[model] >= self.settings.segment_seconds
-            if force or full or old:
+            if force or now - self._opened_at[model] >= self.settings.segment_seconds:
                 self._write(model, segment)
                 del self._open[model], self._opened_at[model]
 
