@@ -3,18 +3,21 @@
 # run `make pipelines`; tests fail while this file is out of date.
 """visionops: ingestion to deployment, each stage in its own container.
 
-Needs apache-airflow-providers-docker on the worker and a Docker engine it can reach.
-Set VISIONOPS_PROJECT_DIR to the Docker host's folder holding data/ and registry/,
-VISIONOPS_USER to the uid:gid that owns it, VISIONOPS_IMAGE to the image. Retraining
-on a schedule belongs to `visionops schedule` (pipelines/cronjob.yaml); this DAG runs
-when triggered. On Kubernetes, swap DockerOperator for KubernetesPodOperator with the
-same image and commands and the volume of pipelines/volume.yaml.
+Needs apache-airflow-providers-docker on the worker and a Docker engine it can reach
+(docs/orchestrators.md). Set VISIONOPS_PROJECT_DIR to the Docker host's folder holding
+data/ and registry/, VISIONOPS_USER to the uid:gid that owns it, VISIONOPS_IMAGE to the
+image; VISIONOPS_RETRIES=N replaces every stage's retries (0 in `airflow dags test`).
+Retries, time limits and resources come from conf/base/operations.yml: memory is the
+container's limit, CPUs its share of the host's CPU time (DockerOperator's `cpus` is
+Docker's cpu_shares). Retraining on a schedule belongs to `visionops schedule`
+(pipelines/cronjob.yaml); this DAG runs when triggered. On Kubernetes, use
+pipelines/airflow_dag_kubernetes.py.
 """
 
 from __future__ import annotations
 
 import os
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from airflow import DAG
 from airflow.providers.docker.operators.docker import DockerOperator
@@ -23,15 +26,58 @@ from docker.types import Mount
 IMAGE = os.environ.get("VISIONOPS_IMAGE", "visionops:latest")
 PROJECT_DIR = os.environ.get("VISIONOPS_PROJECT_DIR", "/srv/visionops")
 USER = os.environ.get("VISIONOPS_USER", "1000:1000")
+RETRIES = os.environ.get("VISIONOPS_RETRIES")
 
-# Each stage and the stages whose outputs it reads.
+# Each stage: the stages whose outputs it reads, and how it runs.
 STAGES = {
-    "ingestion": [],
-    "data_validation": ["ingestion"],
-    "data_processing": ["ingestion", "data_validation"],
-    "training": ["data_processing"],
-    "evaluation": ["data_processing", "training"],
-    "deployment": ["data_validation", "data_processing", "training", "evaluation"],
+    "ingestion": {
+        "upstream": [],
+        "retries": 1,
+        "timeout_s": 3600,
+        "cpus": 2.0,
+        "mem_limit": "3072m",
+        "gpus": 0,
+    },
+    "data_validation": {
+        "upstream": ["ingestion"],
+        "retries": 1,
+        "timeout_s": 3600,
+        "cpus": 1.0,
+        "mem_limit": "2048m",
+        "gpus": 0,
+    },
+    "data_processing": {
+        "upstream": ["ingestion", "data_validation"],
+        "retries": 1,
+        "timeout_s": 3600,
+        "cpus": 1.0,
+        "mem_limit": "2048m",
+        "gpus": 0,
+    },
+    "training": {
+        "upstream": ["data_processing"],
+        "retries": 1,
+        "timeout_s": 21600,
+        "cpus": 2.0,
+        "mem_limit": "6144m",
+        "gpus": 0,
+    },
+    "evaluation": {
+        "upstream": ["data_processing", "training"],
+        "retries": 1,
+        "timeout_s": 1800,
+        "cpus": 1.0,
+        "mem_limit": "3072m",
+        "gpus": 0,
+    },
+    "deployment": {
+        "upstream": ["data_validation", "data_processing", "training", "evaluation"],
+        "retries": 0,
+        "timeout_s": 600,
+        "cpus": 1.0,
+        "mem_limit": "2048m",
+        "gpus": 0,
+    },
 }
 
 with DAG(
@@ -55,9 +101,13 @@ with DAG(
             ],
             mount_tmp_dir=False,
             auto_remove="success",
+            cpus=spec["cpus"],
+            mem_limit=spec["mem_limit"],
+            retries=int(RETRIES) if RETRIES else spec["retries"],
+            execution_timeout=timedelta(seconds=spec["timeout_s"]),
         )
-        for stage in STAGES
+        for stage, spec in STAGES.items()
     }
-    for stage, upstream in STAGES.items():
-        for name in upstream:
+    for stage, spec in STAGES.items():
+        for name in spec["upstream"]:
             tasks[name] >> tasks[stage]
