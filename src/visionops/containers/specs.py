@@ -177,12 +177,17 @@ def render_compose(workflow: Workflow) -> str:
         "deploy": _compose_operations(combined(workflow.operations, workflow.stages)),
     }
     usage = (
+        "Compose v2: the `docker compose` plugin, or the standalone `docker-compose` in its\n"
+        "place (scripts/orchestrators-env.sh installs v2.40.3; see docs/orchestrators.md).\n"
         "From the project folder, as the host user so that it owns what the stages write:\n"
         "  export VISIONOPS_UID=$(id -u) VISIONOPS_GID=$(id -g)\n"
-        "  docker compose -f pipelines/docker-compose.yml up            # every stage, in order\n"
-        "  docker compose -f pipelines/docker-compose.yml up -d serve   # the model server\n"
+        "  docker compose -f pipelines/docker-compose.yml up  # every stage, in order\n"
+        "  docker compose -f pipelines/docker-compose.yml up -d serve  # the model server\n"
         "  docker compose -f pipelines/docker-compose.yml run --rm schedule  # one check\n"
-        "A stage starts once the stages it reads from exited 0; a failure stops what follows."
+        "  docker compose -f pipelines/docker-compose.yml --profile '*' down  # remove them all\n"
+        "A stage starts once the stages it reads from exited 0; when one fails, no stage after\n"
+        "it starts and `up` exits 1. VISIONOPS_PORT and VISIONOPS_GRPC_PORT set where the\n"
+        "server listens on the host (all interfaces unless given one: 127.0.0.1:8501)."
     )
     return yaml_file(
         {"name": "visionops", "services": services}, usage=f"{usage}\n{COMPOSE_OPERATIONS}"
