@@ -76,6 +76,22 @@ def test_simple_cnn_default_is_unchanged() -> None:
     ]
 
 
+@pytest.mark.parametrize("architecture", sorted(ARCHITECTURES))
+@pytest.mark.parametrize(("side", "stems"), [(8, 0), (32, 0), (33, 1), (64, 1), (128, 2), (224, 3)])
+def test_inputs_over_32_px_are_halved_by_a_stem_until_they_fit(
+    architecture: str, side: int, stems: int
+) -> None:
+    model = build_model(architecture, (side, side // 2 + 1, 3), 10)
+
+    stem = [layer for layer in model.layers if layer.name.startswith("stem_")]
+    convolutions = [layer for layer in stem if isinstance(layer, keras.layers.Conv2D)]
+    assert len(convolutions) == stems
+    assert all(layer.strides == (2, 2) for layer in convolutions)
+    after = (stem[-1].output.shape if stem else model.layers[1].output.shape)[1:3]
+    assert max(after) <= 32
+    assert max(after) > 16 or side <= 32, "halved once too often"
+
+
 def test_simple_cnn_width_scales_filters() -> None:
     model = build_model("simple_cnn", (8, 8, 1), 10, width=8)
 

@@ -16,6 +16,10 @@ import keras
 from visionops.errors import ConfigError
 
 PIXEL_SCALE = 1.0 / 255.0
+# The blocks are sized for 32 px images (CIFAR-10). A larger input first goes through a
+# stem that halves it until neither side exceeds this; at 128 px without one, the first
+# feature maps of a batch of 64 take most of a gigabyte and each step five times longer.
+STEM_TARGET = 32
 
 
 def _check_hyperparameters(dropout_rate: float, width: int) -> None:
@@ -32,6 +36,28 @@ def _pool_if_room(tensor: keras.KerasTensor, name: str | None = None) -> keras.K
     height, width = tensor.shape[1], tensor.shape[2]
     if height >= 2 and width >= 2:
         return keras.layers.MaxPooling2D(2, name=name)(tensor)
+    return tensor
+
+
+def _stem(tensor: keras.KerasTensor, filters: int, batch_norm: bool) -> keras.KerasTensor:
+    """Strided 3x3 convolutions, each halving height and width, until neither exceeds
+    :data:`STEM_TARGET`: the downsampling stem of networks for larger images (ResNet's
+    is a stride-2 convolution and a stride-2 pooling). Inputs of 32 px or less get no
+    layer at all, so a digits or CIFAR-10 model is as it was."""
+    number = 0
+    while max(tensor.shape[1], tensor.shape[2]) > STEM_TARGET:
+        number += 1
+        name = f"stem_{number}"
+        if batch_norm:
+            tensor = keras.layers.Conv2D(
+                filters, 3, strides=2, padding="same", use_bias=False, name=f"{name}_conv"
+            )(tensor)
+            tensor = keras.layers.BatchNormalization(name=f"{name}_bn")(tensor)
+            tensor = keras.layers.ReLU(name=f"{name}_relu")(tensor)
+        else:
+            tensor = keras.layers.Conv2D(
+                filters, 3, strides=2, padding="same", activation="relu", name=name
+            )(tensor)
     return tensor
 
 
@@ -55,6 +81,7 @@ def build_simple_cnn(
     """The classic small CNN: conv w, pool, conv 2w, pool, conv 4w, dense 4w, softmax.
 
     At the default ``width`` of 32 the filters are 32, 64 and 128 and the dense layer 128.
+    Inputs over 32 px first go through a stem of strided conv(w) (:func:`_stem`).
 
     Args:
         image_shape: Height, width and channels of the input images.
@@ -71,6 +98,7 @@ def build_simple_cnn(
     """
     _check_hyperparameters(dropout_rate, width)
     inputs, x = _inputs_and_scaled(image_shape)
+    x = _stem(x, width, batch_norm=False)
     x = keras.layers.Conv2D(width, 3, padding="same", activation="relu")(x)
     x = _pool_if_room(x)
     x = keras.layers.Conv2D(2 * width, 3, padding="same", activation="relu")(x)
@@ -105,6 +133,7 @@ def build_resnet_small(
     dropout; softmax. Each conv is 3x3, without bias, followed by BatchNormalization and
     ReLU. ``width=64`` is the original network; the default of 32 is a quarter of its
     parameters. Pooling is skipped once the feature map is below 2x2 (digits are 8x8).
+    Inputs over 32 px first go through a stem of strided conv(w), BN, ReLU (:func:`_stem`).
 
     Args:
         image_shape: Height, width and channels of the input images.
@@ -121,6 +150,7 @@ def build_resnet_small(
     """
     _check_hyperparameters(dropout_rate, width)
     inputs, x = _inputs_and_scaled(image_shape)
+    x = _stem(x, width, batch_norm=True)
     x = _conv_bn_relu(x, width, "prep")
     x = _conv_bn_relu(x, 2 * width, "layer1")
     x = _pool_if_room(x, name="layer1_pool")
