@@ -241,7 +241,7 @@ def test_each_trainjob_worker_gets_tf_config_and_only_the_chief_writes(tmp_path:
     assert (worker / "data/06_models/training_checkpoint").resolve() == (
         project / "data/06_models/training_checkpoint"
     ).resolve()
-    assert (worker / "conf" / "base").is_dir() and (worker / "src").resolve() == project / "src"
+    assert (worker / "conf" / "base").is_dir() and (worker / "src").is_dir()
     missing = run(None)
     assert missing.returncode != 0 and "indexed Job" in missing.stderr
 

@@ -74,7 +74,8 @@ scratch="${{TMPDIR:-/tmp}}/visionops-worker-$index"
 rm -rf "$scratch"
 mkdir -p "$scratch"
 cp -R pyproject.toml params.yaml conf "$scratch/"
-ln -s "$project/src" "$scratch/src"
+# Kedro asks for the project's src/ inside it; the package is installed, so it is empty.
+mkdir -p "$scratch/src"
 {links}
 cd "$scratch"
 exec {" ".join(layout.stage_command("training"))}
