@@ -98,18 +98,16 @@ def digits() -> tuple[np.ndarray, np.ndarray]:
     return data.images, data.labels
 
 
-@pytest.fixture
-def project(tmp_path: Path, digits: tuple[np.ndarray, np.ndarray]) -> Path:
-    """A project folder: the real conf/base and params.yaml, and a registry whose digits
-    version 1 (production) keeps the digits' profile and a test split of 30 per class.
-    The version folder holds no SavedModel: monitoring reads only its assets.extra."""
-    folder = tmp_path / "project"
+def make_project(folder: Path, images: np.ndarray, labels: np.ndarray) -> Path:
+    """A project folder: the real conf/base and params.yaml (model_name digits), and a
+    registry whose digits version 1 (production) keeps the profile of ``images`` and a
+    test split of 30 per class. The version holds no SavedModel: monitoring reads only
+    its assets.extra."""
     shutil.copytree(ROOT / "conf" / "base", folder / "conf" / "base")
     (folder / "conf" / "local").mkdir()
     parameters = yaml.safe_load((ROOT / "params.yaml").read_text())
     parameters["model_name"] = MODEL
     (folder / "params.yaml").write_text(yaml.safe_dump(parameters))
-    images, labels = digits
     profile = distribution_profile(images, labels, CLASSES, (0, 255), 32)
     version = version_dir(folder / "registry", MODEL, 1)
     (version / DATA_PROFILE_FILE).parent.mkdir(parents=True)
@@ -122,6 +120,12 @@ def project(tmp_path: Path, digits: tuple[np.ndarray, np.ndarray]) -> Path:
     (version / LINEAGE_FILE).write_text(json.dumps(lineage))
     write_models_config(folder / "registry", {MODEL: {"production": 1}})
     return folder
+
+
+@pytest.fixture
+def project(tmp_path: Path, digits: tuple[np.ndarray, np.ndarray]) -> Path:
+    """A project with digits version 1 in production (see :func:`make_project`)."""
+    return make_project(tmp_path / "project", *digits)
 
 
 @pytest.fixture

@@ -20,7 +20,14 @@ def test_project_settings_file_loads_with_its_defaults() -> None:
     settings = load_settings(ROOT)
     assert settings.cron == "0 3 * * *"
     assert settings.retrain_on_schedule is False
-    assert settings.triggers == {"new_data": True, "drift": True, "model_age": True}
+    assert settings.triggers == {
+        "new_data": True,
+        "drift": True,
+        "model_age": True,
+        "live_drift": True,
+        "live_accuracy": True,
+    }
+    assert settings.live_window == "1d" and settings.feedback_export is None
     assert settings.max_model_age_days == 30
     assert settings.drift_max_distance is None
     assert settings.log == ROOT / "data/08_reporting/schedule.jsonl"
@@ -31,7 +38,13 @@ def test_local_file_and_flags_override(conf_project: Path) -> None:
         "triggers: {drift: false}\nmax_model_age_days: 7\n"
     )
     settings = load_settings(conf_project, cron="*/5 * * * * *", log="logs/s.jsonl")
-    assert settings.triggers == {"new_data": True, "drift": False, "model_age": True}
+    assert settings.triggers == {
+        "new_data": True,
+        "drift": False,
+        "model_age": True,
+        "live_drift": True,
+        "live_accuracy": True,
+    }
     assert settings.max_model_age_days == 7
     assert settings.cron == "*/5 * * * * *"
     assert settings.log == conf_project / "logs/s.jsonl"

@@ -67,7 +67,7 @@ def observe_drift(
     from visionops.dataplane.cache import IngestCache
     from visionops.dataplane.ingest import make_job
     from visionops.dataplane.reader import ShardedDataset
-    from visionops.sources import open_source
+    from visionops.sources import open_source, resolve_paths
     from visionops.validation.command import reference_location
     from visionops.validation.drift import dataset_profile
     from visionops.validation.gate import check_drift, value_range
@@ -83,7 +83,7 @@ def observe_drift(
     path = ingestion.get("path")
     if path and not Path(path).is_absolute():
         path = str(Path(project_dir) / path)
-    source = str(ingestion.get("source", "digits"))
+    source = resolve_paths(ingestion.get("source", "digits"), Path(project_dir))
     cache_path = ingestion_cache(project_dir)
     with tempfile.TemporaryDirectory(prefix="visionops-drift-") as scratch:
         target = Path(scratch) / "dataset"
@@ -125,6 +125,42 @@ def observe_model_age(project_dir: Path, now: datetime, max_age_days: float) -> 
     return triggers.model_age_check(model, version, when, now, max_age_days)
 
 
+def observe_live(project_dir: Path, window: str, now: datetime) -> dict[str, Any]:
+    """``visionops monitor``'s figures of the project's production model over ``window``.
+
+    Raises:
+        ConfigError: The monitoring settings or the window are invalid, or no model is
+            in the registry.
+    """
+    from visionops.monitoring.monitor import monitor
+    from visionops.monitoring.settings import load_monitoring_settings, parse_since
+
+    root, model = registry_location(project_dir)
+    settings = load_monitoring_settings(project_dir)
+    return monitor(settings, root, model, parse_since(window, now), now).figures
+
+
+def _live_checks(settings: ScheduleSettings, now: datetime) -> list[triggers.Check]:
+    wanted = [triggers.LIVE_DRIFT, triggers.LIVE_ACCURACY]
+    if not any(settings.enabled(name) for name in wanted):
+        return [triggers.disabled(name) for name in wanted]
+    try:
+        figures = observe_live(settings.project_dir, settings.live_window, now)
+    except (VisionOpsError, OSError, KeyError, ValueError) as error:
+        return [
+            triggers.failed(name, error) if settings.enabled(name) else triggers.disabled(name)
+            for name in wanted
+        ]
+    judges = {
+        triggers.LIVE_DRIFT: triggers.live_drift_check,
+        triggers.LIVE_ACCURACY: triggers.live_accuracy_check,
+    }
+    return [
+        judges[name](figures) if settings.enabled(name) else triggers.disabled(name)
+        for name in wanted
+    ]
+
+
 def evaluate(
     settings: ScheduleSettings, last_fingerprint: dict[str, Any] | None, now: datetime
 ) -> Evaluation:
@@ -161,4 +197,5 @@ def evaluate(
             checks.append(observe_model_age(project, now, settings.max_model_age_days))
         except (VisionOpsError, OSError, KeyError, ValueError) as error:
             checks.append(triggers.failed(triggers.MODEL_AGE, error))
+    checks += _live_checks(settings, now)
     return Evaluation(checks, fingerprint)

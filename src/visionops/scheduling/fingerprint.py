@@ -97,14 +97,31 @@ def source_location(project_dir: Path, ingestion: dict[str, Any]) -> Path:
 
 
 def fingerprint_source(project_dir: Path, ingestion: dict[str, Any]) -> Fingerprint:
-    """Hashes the source the ingestion parameters name (image folder, NPZ, CIFAR-10
-    folder, or scikit-learn's digits file).
+    """Hashes the source(s) the ingestion parameters name (image folder, NPZ, CIFAR-10
+    folder, or scikit-learn's digits file; every one of a list, in order).
 
     Raises:
         ConfigError: The parameters name no location.
-        SourceError: The location does not exist.
+        SourceError: A location does not exist.
     """
-    source = str(ingestion.get("source", "digits"))
+    source = ingestion.get("source", "digits")
+    if isinstance(source, list):
+        from visionops.sources import source_entries
+
+        parts = [
+            fingerprint_source(project_dir, {"source": name, "path": str(where)})
+            if where is not None
+            else fingerprint_source(project_dir, {"source": name})
+            for name, where in source_entries(source, ingestion.get("path"))
+        ]
+        payload = json.dumps([part.digest for part in parts])
+        return Fingerprint(
+            digest=hashlib.sha256(payload.encode()).hexdigest(),
+            files=sum(part.files for part in parts),
+            bytes=sum(part.bytes for part in parts),
+            location=", ".join(part.location for part in parts),
+        )
+    source = str(source)
     location = source_location(project_dir, ingestion)
     fingerprint = fingerprint_path(location, source)
     if location.is_relative_to(project_dir):  # say data/01_raw/pets, not /srv/.../pets

@@ -121,7 +121,29 @@ class ScheduleService:
                 return None
         return WAITED
 
+    def _export_feedback(self, tick: datetime, decision: triggers.Check) -> None:
+        """Exports the labelled production images to ``feedback_export`` (if set), so that
+        the retrain's ingestion reads them; nothing to export is logged, not an error."""
+        target = self.settings.feedback_export
+        if target is None:
+            return
+        from visionops.monitoring.export import export_feedback
+        from visionops.monitoring.settings import load_monitoring_settings
+        from visionops.scheduling.checks import registry_location
+
+        try:
+            _, model = registry_location(self.settings.project_dir)
+            folder = load_monitoring_settings(self.settings.project_dir).log.folder
+            manifest = export_feedback(folder, model, target)
+        except (VisionOpsError, OSError) as error:
+            self.log.record(RUN, decision.trigger, None, f"no feedback exported: {error}", {}, tick)
+            return
+        summary = {key: value for key, value in manifest.items() if key != "items"}
+        reason = f"exported {manifest['images']} labelled production image(s) to {target}"
+        self.log.record(RUN, decision.trigger, None, reason, summary, tick)
+
     def _retrain(self, tick: datetime, evaluation: Evaluation, decision: triggers.Check) -> int:
+        self._export_feedback(tick, decision)
         self.log.record(RUN, decision.trigger, triggers.RETRAIN, "running dvc repro", {}, tick)
         result = self.runner.run(keep_fds=[self.lock.fileno] if self.lock.fileno else [])
         details: dict[str, Any] = {

@@ -16,13 +16,15 @@ import yaml
 from visionops.errors import ConfigError
 
 SETTINGS_FILE = "scheduling.yml"
-TRIGGERS = ("new_data", "drift", "model_age")
+TRIGGERS = ("new_data", "drift", "model_age", "live_drift", "live_accuracy")
 DEFAULTS: dict[str, Any] = {
     "cron": "0 3 * * *",
     "retrain_on_schedule": False,
     "triggers": dict.fromkeys(TRIGGERS, True),
     "max_model_age_days": 30,
     "drift_max_distance": None,
+    "live_window": "1d",
+    "feedback_export": None,
     "log": "data/08_reporting/schedule.jsonl",
     "state": "data/08_reporting/schedule_state.json",
 }
@@ -40,6 +42,10 @@ class ScheduleSettings:
         max_model_age_days: Age past which the production version is retrained.
         drift_max_distance: One drift threshold for every check; None keeps
             ``data_validation.drift``'s.
+        live_window: How far back the live triggers look (``5m``, ``2h``, ``1d``).
+        feedback_export: Where a retrain first exports the labelled production images
+            (``visionops feedback export --to``), for a source listed in
+            ``ingestion.source``; None exports nothing.
         log: The JSONL run log.
         state: The file that keeps the data hash of the last successful retrain.
     """
@@ -52,6 +58,8 @@ class ScheduleSettings:
     drift_max_distance: float | None
     log: Path
     state: Path
+    live_window: str = "1d"
+    feedback_export: Path | None = None
 
     def enabled(self, trigger: str) -> bool:
         """Whether ``trigger`` may start a retrain."""
@@ -135,6 +143,11 @@ def load_settings(project_dir: Path, **overrides: Any) -> ScheduleSettings:
         if not isinstance(values[key], str) or not values[key]:
             raise ConfigError(f"{key} in {where} must be a file path")
     drift_max = values["drift_max_distance"]
+    if not isinstance(values["live_window"], str) or not values["live_window"].strip():
+        raise ConfigError(f"live_window in {where} must be a duration such as '1d' or '2h'")
+    export = values["feedback_export"]
+    if export is not None and (not isinstance(export, str) or not export):
+        raise ConfigError(f"feedback_export in {where} must be a folder path or null")
     settings = ScheduleSettings(
         project_dir=project_dir,
         cron=cron.strip(),
@@ -148,6 +161,8 @@ def load_settings(project_dir: Path, **overrides: Any) -> ScheduleSettings:
         else _number(drift_max, "drift_max_distance", 0, 1, where),
         log=project_dir / values["log"],
         state=project_dir / values["state"],
+        live_window=values["live_window"].strip(),
+        feedback_export=None if export is None else project_dir / export,
     )
     given = {key: value for key, value in overrides.items() if value is not None}
     for key in ("log", "state"):

@@ -17,6 +17,8 @@ SCHEDULE = "schedule"
 NEW_DATA = "new_data"
 DRIFT = "drift"
 MODEL_AGE = "model_age"
+LIVE_DRIFT = "live_drift"
+LIVE_ACCURACY = "live_accuracy"
 SECONDS_PER_DAY = 86400
 
 
@@ -121,6 +123,77 @@ def drift_check(report: dict[str, Any]) -> Check:
         f"{check['check']} {check['distance']:.3f} > {check['max_distance']:g}" for check in past
     )
     return Check(DRIFT, RETRAIN, f"drift against {report['reference']}: {names}", report)
+
+
+def live_drift_check(figures: dict[str, Any]) -> Check:
+    """Retrains when the production traffic's inputs drifted past a threshold.
+
+    Args:
+        figures: ``visionops monitor``'s figures over the scheduler's ``live_window``.
+    """
+    details = {
+        "model": figures["model"],
+        "version": figures["version"],
+        "window": figures["window"],
+        "images": figures["images"],
+        "input_drift": figures["input_drift"],
+    }
+    past = [a for a in figures["alerts"] if a["check"].startswith("input_drift.")]
+    if not past:
+        judged = [c for c in figures["input_drift"]["checks"] if c["status"] != "not judged"]
+        why = "no live input drift past the thresholds" if judged else "too few images to judge"
+        return Check(
+            LIVE_DRIFT,
+            SKIP,
+            f"{why} ({figures['images']} images since {figures['window']['since']})",
+            details,
+        )
+    names = ", ".join(
+        f"{alert['check'].removeprefix('input_drift.')} {alert['value']:.3f} "
+        f"> {alert['threshold']:g}"
+        for alert in past
+    )
+    return Check(
+        LIVE_DRIFT,
+        RETRAIN,
+        f"live inputs of {figures['model']}:{figures['version']} drifted: {names}",
+        details,
+    )
+
+
+def live_accuracy_check(figures: dict[str, Any]) -> Check:
+    """Retrains when the accuracy on feedback labels is below its threshold, judged from
+    ``min_labels`` labels on.
+
+    Args:
+        figures: ``visionops monitor``'s figures over the scheduler's ``live_window``.
+    """
+    accuracy = figures["accuracy"]
+    details = {"model": figures["model"], "version": figures["version"], **accuracy}
+    where = f"{figures['model']}:{figures['version']}"
+    if accuracy["status"] == "not judged":
+        return Check(
+            LIVE_ACCURACY,
+            SKIP,
+            f"{accuracy['labels']} feedback label(s) for {where}; accuracy is judged from "
+            f"{accuracy['min_labels']} on",
+            details,
+        )
+    if accuracy["status"] == "ok":
+        return Check(
+            LIVE_ACCURACY,
+            SKIP,
+            f"live accuracy of {where} is {accuracy['accuracy']:.3f} on {accuracy['labels']} "
+            f"labels (at least {accuracy['min_accuracy']:g})",
+            details,
+        )
+    return Check(
+        LIVE_ACCURACY,
+        RETRAIN,
+        f"live accuracy of {where} is {accuracy['accuracy']:.3f} on {accuracy['labels']} "
+        f"feedback labels, below {accuracy['min_accuracy']:g}",
+        details,
+    )
 
 
 def model_age_check(

@@ -1,18 +1,32 @@
-"""Readers for every kind of data source visionops ingests.
+"""Readers for every kind of data source visionops ingests, one source or several.
 
 Each reader turns a source into an :class:`~visionops.image_dataset.ImageDataset` or
 raises :class:`~visionops.errors.SourceError` naming the path and the problem.
+
+``ingestion.source`` names one source (read at ``ingestion.path``) or a list of them,
+ingested together as one dataset version: each entry a source name (read at
+``ingestion.path``) or ``{source: NAME, path: PATH}``, e.g. the digits plus the labelled
+production images ``visionops feedback export`` wrote::
+
+    source: [digits, {source: image_folder, path: data/01_raw/feedback}]
+
+Classes are matched by name (the first source's order, then new names as they come);
+a later source's images are resized to the first one's image size and channels when
+the first is an array source. Relative paths are taken from the working folder, the
+project's when ``kedro run`` or ``dvc repro`` runs. Each source is described in
+:attr:`SourceImages.sources`, with the export manifest of a feedback folder.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from visionops.errors import ConfigError
+from visionops.errors import ConfigError, SourceError
 from visionops.image_dataset import ImageDataset
 from visionops.sources.cifar10 import read_cifar10
 from visionops.sources.digits import read_digits
@@ -20,6 +34,8 @@ from visionops.sources.image_folder import list_image_files, read_image_folder
 from visionops.sources.npz import read_npz
 
 SOURCES = ("digits", "image_folder", "cifar10", "npz")
+# What `visionops feedback export` writes beside the class folders of an image folder.
+FEEDBACK_MANIFEST = "feedback.json"
 
 
 @dataclass(frozen=True)
@@ -34,6 +50,8 @@ class SourceImages:
         files: The image files (an image folder), or None.
         arrays: The images (digits, CIFAR-10, NPZ: sources that are arrays already),
             or None.
+        sources: Each source read: ``source``, ``path``, ``images`` and, for a folder
+            ``visionops feedback export`` wrote, ``feedback`` (its manifest's summary).
     """
 
     class_names: tuple[str, ...]
@@ -41,6 +59,7 @@ class SourceImages:
     source_ids: list[str]
     files: list[Path] | None = None
     arrays: ImageDataset | None = None
+    sources: tuple[dict[str, Any], ...] = field(default_factory=tuple)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -58,15 +77,129 @@ def _check_source(source: str, path: str | Path | None) -> Path | None:
     return Path(path)
 
 
-def open_source(source: str, path: str | Path | None) -> SourceImages:
-    """Lists the images of the source named by ``source`` at ``path``: an image folder's
-    files without reading them, an array source's arrays.
+def source_entries(source: Any, path: str | Path | None) -> list[tuple[str, Path | None]]:
+    """The (source, path) pairs ``ingestion.source`` names: one, or one per list entry.
 
     Raises:
-        ConfigError: ``source`` is unknown or ``path`` is missing where needed.
-        SourceError: The source cannot be read.
+        ConfigError: An entry is neither a source name nor ``{source, path}``, or a
+            source is unknown or lacks its path.
     """
-    location = _check_source(source, path)
+    entries = source if isinstance(source, list) else [source]
+    if not entries:
+        raise ConfigError("ingestion.source is an empty list; name at least one source")
+    pairs = []
+    for index, entry in enumerate(entries):
+        if isinstance(entry, dict):
+            unknown = sorted(set(entry) - {"source", "path"})
+            if unknown or "source" not in entry:
+                raise ConfigError(
+                    f"ingestion.source entry {index} must be a source name or "
+                    f"{{source: NAME, path: PATH}}; got {entry!r}"
+                )
+            name, where = entry["source"], entry.get("path")
+        else:
+            name, where = entry, path
+        if not isinstance(name, str):
+            raise ConfigError(f"ingestion.source entry {index} must name a source; got {name!r}")
+        pairs.append((name, _check_source(name, where)))
+    return pairs
+
+
+def resolve_paths(source: Any, root: Path) -> Any:
+    """``ingestion.source`` with each list entry's relative ``path`` taken from ``root``."""
+    if not isinstance(source, list):
+        return source
+    return [
+        {**entry, "path": str(Path(root) / entry["path"])}
+        if isinstance(entry, dict) and entry.get("path")
+        else entry
+        for entry in source
+    ]
+
+
+def _describe(name: str, location: Path | None, images: SourceImages) -> dict[str, Any]:
+    description: dict[str, Any] = {
+        "source": name,
+        "path": None if location is None else str(location),
+        "images": len(images),
+    }
+    manifest = None if location is None else location / FEEDBACK_MANIFEST
+    if manifest is not None and manifest.is_file():
+        try:
+            content = json.loads(manifest.read_text())
+        except (OSError, ValueError) as error:
+            raise SourceError(f"feedback manifest {manifest} cannot be read: {error}") from error
+        description["feedback"] = {key: value for key, value in content.items() if key != "items"}
+    return description
+
+
+def open_source(source: Any, path: str | Path | None) -> SourceImages:
+    """Lists the images of the source(s) ``source`` names (see the module doc): an image
+    folder's files without reading them, an array source's arrays.
+
+    Raises:
+        ConfigError: A source is unknown or its path is missing where needed.
+        SourceError: A source cannot be read, or the sources' images cannot be merged.
+    """
+    pairs = source_entries(source, path)
+    parts = [(name, location, _open_one(name, location)) for name, location in pairs]
+    if len(parts) == 1:
+        name, location, images = parts[0]
+        return _with_sources(images, (_describe(name, location, images),))
+    return _merge(parts)
+
+
+def _with_sources(images: SourceImages, sources: tuple[dict[str, Any], ...]) -> SourceImages:
+    return SourceImages(
+        images.class_names, images.labels, images.source_ids, images.files, images.arrays, sources
+    )
+
+
+def _merge(parts: list[tuple[str, Path | None, SourceImages]]) -> SourceImages:
+    """One listing of several sources' images, classes matched by name."""
+    names: list[str] = []
+    for _, _, images in parts:
+        names += [name for name in images.class_names if name not in names]
+    labels, source_ids = [], []
+    for index, (_, location, images) in enumerate(parts):
+        table = np.asarray([names.index(name) for name in images.class_names], dtype=np.int64)
+        labels.append(table[images.labels] if len(images) else images.labels)
+        prefix = "" if index == 0 or location is None else f"{location.name}/"
+        source_ids += [prefix + item for item in images.source_ids]
+    sources = tuple(_describe(name, location, images) for name, location, images in parts)
+    merged_labels = np.concatenate(labels).astype(np.int64)
+    if all(images.files is not None for _, _, images in parts):
+        files = [file for _, _, images in parts for file in images.files or []]
+        return SourceImages(tuple(names), merged_labels, source_ids, files=files, sources=sources)
+    first = next(images.arrays for _, _, images in parts if images.arrays is not None)
+    height, width, channels = first.images.shape[1:]
+    arrays = []
+    for name, location, images in parts:
+        if images.arrays is not None:
+            array = images.arrays.images
+        else:
+            assert location is not None
+            array = read_image_folder(
+                location, image_size=(height, width), channels=channels
+            ).images
+        if array.shape[1:] != first.images.shape[1:]:
+            raise SourceError(
+                f"source {name} at {location} holds {'x'.join(map(str, array.shape[1:]))} "
+                f"images, the first source {'x'.join(map(str, first.images.shape[1:]))}; "
+                "sources ingested together must have one image shape"
+            )
+        arrays.append(array)
+    dataset = ImageDataset(
+        images=np.concatenate(arrays),
+        labels=merged_labels,
+        class_names=tuple(names),
+        source_ids=np.asarray(source_ids),
+    )
+    return SourceImages(tuple(names), merged_labels, source_ids, arrays=dataset, sources=sources)
+
+
+def _open_one(source: str, location: Path | None) -> SourceImages:
+    """The listing of one checked source (see :func:`open_source`)."""
     if source == "image_folder":
         assert location is not None
         files = list_image_files(location)

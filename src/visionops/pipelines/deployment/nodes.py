@@ -80,7 +80,10 @@ def register_model(
             run_context,
             test_split.class_names,
             test_split.image_shape,
-        ),
+        )
+        # What the data was ingested from: every source, and the production feedback
+        # (segments, labels, senders) when a feedback export was among them.
+        | {"data_source": dict(test_split.meta.source)},
         labels=labels,
         data_profile=data_profile,
         infra=infra_check(model, test_split, params["infra_validation"]),

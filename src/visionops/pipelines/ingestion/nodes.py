@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from visionops.dataplane.ingest import IngestionJob, make_job
@@ -15,11 +16,19 @@ def ingest_images(source_images: SourceImages, params: dict[str, Any]) -> Ingest
     (image size, channels, images per shard); the raw dataset's catalog entry runs it,
     shard by shard on every core.
 
+    When several sources are ingested together, or one is a feedback export, the
+    dataset's description (``dataset.json``, carried on to the splits and into the
+    lineage of the version trained on them) lists each source and the feedback it holds.
+
     Args:
-        source_images: The images listed by the source the parameters name.
+        source_images: The images listed by the source(s) the parameters name.
         params: The ``ingestion`` parameters.
     """
-    return make_job(source_images, params)
+    job = make_job(source_images, params)
+    sources = source_images.sources
+    if len(sources) > 1 or any("feedback" in source for source in sources):
+        job = replace(job, description={**job.description, "sources": list(sources)})
+    return job
 
 
 def summarise_ingestion(raw_dataset: ShardedDataset) -> dict[str, Any]:
