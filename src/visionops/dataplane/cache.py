@@ -12,7 +12,6 @@ time.
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 from collections.abc import Iterable, Sequence
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 
 from visionops.dataplane.images import Processed
 
@@ -29,14 +29,14 @@ logger = logging.getLogger(__name__)
 # Rows of a few KB go in rowid order (appended), the key in its own index: a table
 # keyed by the random hashes themselves (WITHOUT ROWID) moves whole rows on every
 # page split, five times the CPU at 200,000 images.
-_TABLE = "processed_v3"
-_EARLIER_TABLES = ("images", "processed_images", "processed_v2")
+_TABLE = "processed_v4"
+_EARLIER_TABLES = ("images", "processed_images", "processed_v2", "processed_v3")
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS {_TABLE} (
     key TEXT NOT NULL UNIQUE,
     image BLOB,
     encoding TEXT NOT NULL,
-    row TEXT NOT NULL,
+    row BLOB NOT NULL,
     histogram BLOB,
     thumbnail BLOB
 )
@@ -48,8 +48,8 @@ _CACHE_KIB = -65536
 _KEYS_PER_QUERY = 500
 
 # One cache row, as stored: key, image (None: the file's own bytes), encoding, row
-# (JSON), histogram (uint16 or uint32 counts) and thumbnail (float16 bytes).
-CacheEntry = tuple[str, bytes | None, str, str, bytes | None, bytes | None]
+# (JSON, UTF-8 bytes), histogram (uint16 or uint32 counts) and thumbnail (float16 bytes).
+CacheEntry = tuple[str, bytes | None, str, bytes, bytes | None, bytes | None]
 
 
 def cache_key(file_sha256: str, settings_digest: str) -> str:
@@ -64,7 +64,7 @@ def cache_entry(key: str, processed: Processed) -> CacheEntry:
         key,
         None if processed.file_bytes else processed.image,
         processed.encoding,
-        json.dumps(processed.row, sort_keys=True),
+        orjson.dumps(processed.row, option=orjson.OPT_SORT_KEYS),
         None if processed.histogram is None else _histogram_bytes(processed.histogram),
         None if processed.thumbnail is None else processed.thumbnail.astype(np.float16).tobytes(),
     )
@@ -86,7 +86,7 @@ def _histogram(data: bytes, channels: int) -> np.ndarray:
 
 def _processed(found: Sequence[Any], file_data: bytes | None) -> Processed:
     _, image, encoding, row, histogram, thumbnail = found
-    row = json.loads(row)
+    row = orjson.loads(row)
     return Processed(
         image=file_data if image is None else image,
         encoding=encoding,
