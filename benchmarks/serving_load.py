@@ -34,10 +34,21 @@ each threads setting, the ratio at concurrency 32 (overall and by round), the CP
 per request with and without batching, and the ratio of p50 latencies at concurrency 1
 (near 1: a lone request does not wait for a batch to fill); and last, each mode with
 the threads setting that served it best, as an operator would run it (gRPC on the batched server's):
-``p99_ms_c1=<x> rps_c32_batched=<y> rps_c32_unbatched=<z> ratio=<y/z> rps_c32_grpc=<g>``.
+``p99_ms_c1=<x> rps_c32_batched=<y> rps_c32_unbatched=<z> ratio=<y/z> rps_c32_grpc=<g>
+logging_overhead=<o>``.
+
+The servers above record no prediction (``--no-prediction-log``). Beside each batched
+one runs its twin with the prediction log on, images captured and every request
+recorded (the defaults of conf/base/monitoring.yml: sample rate 1, segments of 2,000
+rows or 10 s), writing to a temporary folder. At concurrency 32 the twins take their
+turns right after the server they mirror; ``logging_overhead`` is the requests/s of
+the best batched server without the log over its twin's with it (target: at most
+1.10), with the twins' dropped records (a full queue) printed beside it.
+``--logging-only`` measures just that: the batched servers and their twins, at
+concurrency 32.
 
 Usage: .venv/bin/python benchmarks/serving_load.py [--seconds 3] [--rounds 3]
-[--input png|uint8] [--shape digits|cifar]
+[--input png|uint8] [--shape digits|cifar] [--logging-only]
 """
 
 from __future__ import annotations
@@ -121,12 +132,19 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_server(registry: Path, port: int, grpc_port: int, config: Config) -> subprocess.Popen:
-    """Starts ``visionops serve`` and waits until /healthz answers 200."""
+def start_server(
+    registry: Path, port: int, grpc_port: int, config: Config, log_folder: Path | None = None
+) -> subprocess.Popen:
+    """Starts ``visionops serve`` and waits until /healthz answers 200; it records its
+    predictions into ``log_folder`` when given, else none."""
     max_batch_size, threads = config
     command = [sys.executable, "-m", "visionops", "serve", "--registry", str(registry)]
     command += ["--port", str(port), "--grpc-port", str(grpc_port)]
     command += ["--max-batch-size", str(max_batch_size), *THREADS[threads]]
+    if log_folder is None:
+        command += ["--no-prediction-log"]
+    else:  # a project folder of its own: the defaults of monitoring.yml, no write token
+        command += ["--project-dir", str(log_folder), "--prediction-log", str(log_folder)]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
@@ -269,13 +287,70 @@ def summarise(turns: list[dict[str, Any]]) -> dict[str, float]:
     }
 
 
+def print_row(
+    kind: str, config: Config, level: int, turns: list[dict[str, Any]], extra: str = ""
+) -> None:
+    """One summary line of a server's turns at one level."""
+    row = summarise(turns)
+    print(
+        f"{kind}max_batch_size={config[0]:<3} threads={config[1]:<6} "
+        f"concurrency={level:<3} p50_ms={row['p50_ms']:.2f} "
+        f"p99_ms={row['p99_ms']:.2f} rps={row['rps']:.0f} "
+        f"server_cpu_ms_per_request={row['server_cpu_ms']:.3f}{extra}",
+        flush=True,
+    )
+
+
+def run_rounds(
+    servers: dict[Config, tuple[subprocess.Popen, int]],
+    logged: dict[Config, tuple[subprocess.Popen, int]],
+    grpc: dict[Config, tuple[int, Any]],
+    body: bytes,
+    levels: tuple[int, ...],
+    args: argparse.Namespace,
+) -> tuple[dict, dict, dict]:
+    """Every server's turns at every level, the logged twins' and gRPC's at the top one."""
+    top = CONCURRENCY[-1]
+    turns = {(config, level): [] for config in servers for level in levels}
+    logged_turns: dict[Config, list[dict[str, Any]]] = {config: [] for config in logged}
+    grpc_turns: dict[Config, list[dict[str, Any]]] = {config: [] for config in grpc}
+    for level in levels:
+        for _ in range(args.rounds):
+            for config, (server, port) in servers.items():
+                turns[config, level].append(measure_turn(server, port, body, level, args.seconds))
+                if level == top and config in logged:
+                    twin, twin_port = logged[config]
+                    logged_turns[config].append(
+                        measure_turn(twin, twin_port, body, level, args.seconds)
+                    )
+                if level == top and config in grpc:
+                    grpc_port, predict = grpc[config]
+                    grpc_turns[config].append(
+                        measure_turn(server, grpc_port, predict, level, args.seconds, grpc_load)
+                    )
+        for config in servers:
+            print_row("", config, level, turns[config, level])
+    for config, config_turns in logged_turns.items():
+        print_row(
+            "logged ", config, top, config_turns, f" dropped={dropped_records(logged[config][1])}"
+        )
+    for config, config_turns in grpc_turns.items():
+        print_row("grpc ", config, top, config_turns)
+    return turns, logged_turns, grpc_turns
+
+
 def main() -> None:
-    """Runs both servers in turns at each level and prints the summary line."""
+    """Runs the servers in turns at each level and prints the summary line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=3.0, help="measured seconds per turn")
     parser.add_argument("--rounds", type=int, default=3, help="turns per server and level")
     parser.add_argument("--input", choices=("png", "uint8"), default="png")
     parser.add_argument("--shape", choices=sorted(SHAPES), default="digits")
+    parser.add_argument(
+        "--logging-only",
+        action="store_true",
+        help="only the batched servers with and without the prediction log, at concurrency 32",
+    )
     args = parser.parse_args()
     if args.rounds < 1 or args.seconds <= 0:
         parser.error("--rounds must be at least 1 and --seconds above 0")
@@ -290,63 +365,66 @@ def main() -> None:
             f"({args.input}, {len(body)} bytes); {os.cpu_count()} CPUs",
             flush=True,
         )
-        configs = [(size, threads) for size in BATCH_SIZES for threads in THREADS]
+        sizes = BATCH_SIZES[:1] if args.logging_only else BATCH_SIZES
+        levels = CONCURRENCY[-1:] if args.logging_only else CONCURRENCY
+        configs = [(size, threads) for size in sizes for threads in THREADS]
         batched = [config for config in configs if config[0] == BATCH_SIZES[0]]
         servers: dict[Config, tuple[subprocess.Popen, int]] = {}
-        grpc_ports: dict[Config, int] = {}
+        logged: dict[Config, tuple[subprocess.Popen, int]] = {}
+        grpc: dict[Config, tuple[int, Any]] = {}
+        predict = grpc_request(args.input, image_shape)
         try:
             for config in configs:
-                port, grpc_ports[config] = free_port(), free_port()
-                servers[config] = (start_server(registry, port, grpc_ports[config], config), port)
-            predict = grpc_request(args.input, image_shape)
-            turns = {(config, level): [] for config in configs for level in CONCURRENCY}
-            grpc_turns: dict[Config, list[dict[str, Any]]] = {config: [] for config in batched}
-            for level in CONCURRENCY:
-                for _ in range(args.rounds):
-                    for config, (server, port) in servers.items():
-                        turns[config, level].append(
-                            measure_turn(server, port, body, level, args.seconds)
-                        )
-                        if level == CONCURRENCY[-1] and config in grpc_turns:
-                            grpc_turns[config].append(
-                                measure_turn(
-                                    server,
-                                    grpc_ports[config],
-                                    predict,
-                                    level,
-                                    args.seconds,
-                                    grpc_load,
-                                )
-                            )
-                for config in configs:
-                    row = summarise(turns[config, level])
-                    print(
-                        f"max_batch_size={config[0]:<3} threads={config[1]:<6} "
-                        f"concurrency={level:<3} p50_ms={row['p50_ms']:.2f} "
-                        f"p99_ms={row['p99_ms']:.2f} rps={row['rps']:.0f} "
-                        f"server_cpu_ms_per_request={row['server_cpu_ms']:.3f}",
-                        flush=True,
-                    )
-            for config, config_turns in grpc_turns.items():
-                row = summarise(config_turns)
-                print(
-                    f"grpc max_batch_size={config[0]:<3} threads={config[1]:<6} "
-                    f"concurrency={CONCURRENCY[-1]:<3} p50_ms={row['p50_ms']:.2f} "
-                    f"p99_ms={row['p99_ms']:.2f} rps={row['rps']:.0f} "
-                    f"server_cpu_ms_per_request={row['server_cpu_ms']:.3f}",
-                    flush=True,
-                )
+                port, grpc_port = free_port(), free_port()
+                servers[config] = (start_server(registry, port, grpc_port, config), port)
+                if config in batched and not args.logging_only:
+                    grpc[config] = (grpc_port, predict)
+            for config in batched:
+                port, folder = free_port(), Path(temporary) / f"production-{config[1]}"
+                logged[config] = (start_server(registry, port, free_port(), config, folder), port)
+            turns, logged_turns, grpc_turns = run_rounds(servers, logged, grpc, body, levels, args)
         finally:
-            for server, _ in servers.values():
+            for server, _ in [*servers.values(), *logged.values()]:
                 server.terminate()
                 server.wait(timeout=30)
-    report(turns, configs, grpc_turns)
+    if args.logging_only:
+        print(logging_line(turns, batched, logged_turns))
+        return
+    report(turns, configs, grpc_turns, logged_turns)
+
+
+def dropped_records(port: int) -> int:
+    """Records a server dropped from its prediction log, from its /metrics."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
+        text = reply.read().decode()
+    prefix = "visionops_serving_prediction_log_dropped_total{"
+    return sum(
+        int(float(line.split()[-1])) for line in text.splitlines() if line.startswith(prefix)
+    )
+
+
+def logging_line(
+    turns: dict[tuple[Config, int], list[dict[str, Any]]],
+    batched: list[Config],
+    logged_turns: dict[Config, list[dict[str, Any]]],
+) -> str:
+    """``logging_overhead=<rps without / rps with>`` for the best batched server, by round."""
+    top = CONCURRENCY[-1]
+    best = max(batched, key=lambda config: summarise(turns[config, top])["rps"])
+    without, with_log = turns[best, top], logged_turns[best]
+    ratio = summarise(without)["rps"] / summarise(with_log)["rps"]
+    by_round = " ".join(
+        f"{plain['rps'] / logged['rps']:.2f}"
+        for plain, logged in zip(without, with_log, strict=True)
+    )
+    return f"logging_overhead={ratio:.2f} (threads={best[1]}; by round {by_round})"
 
 
 def report(
     turns: dict[tuple[Config, int], list[dict[str, Any]]],
     configs: list[Config],
     grpc_turns: dict[Config, list[dict[str, Any]]],
+    logged_turns: dict[Config, list[dict[str, Any]]],
 ) -> None:
     """Ratios at the top concurrency: per threads setting, then each mode at its best."""
     top = CONCURRENCY[-1]
@@ -384,7 +462,8 @@ def report(
         f"p99_ms_c1={summarise(turns[best[BATCH_SIZES[0]], 1])['p99_ms']:.2f} "
         f"rps_c32_batched={batched['rps']:.0f} rps_c32_unbatched={unbatched['rps']:.0f} "
         f"ratio={batched['rps'] / unbatched['rps']:.2f} "
-        f"rps_c{top}_grpc={summarise(grpc_turns[best[BATCH_SIZES[0]]])['rps']:.0f}"
+        f"rps_c{top}_grpc={summarise(grpc_turns[best[BATCH_SIZES[0]]])['rps']:.0f} "
+        + logging_line(turns, list(logged_turns), logged_turns).split(" (")[0]
     )
 
 

@@ -19,6 +19,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -26,7 +27,7 @@ from visionops.errors import ConfigError
 from visionops.monitoring.events import EXPORTED, record_event
 from visionops.monitoring.feedback import FeedbackStore
 from visionops.monitoring.layout import list_segments
-from visionops.monitoring.records import read_segments
+from visionops.monitoring.records import RAW, read_segments, to_png
 
 MANIFEST = "feedback.json"
 MANIFEST_FORMAT = 1
@@ -65,16 +66,22 @@ def export_feedback(folder: Path, model: str, target: Path) -> dict[str, Any]:
     items, used, per_class = [], [], Counter()
     try:
         for path in segments:
-            table = read_segments([path], ("request_id", "instance", "sha256", "image"))
+            table = read_segments(
+                [path],
+                ("request_id", "instance", "sha256", "image", "encoding", "height", "width"),
+            )
             table = table.filter(pc.is_in(table.column("request_id"), pa.array(wanted)))
             if table.num_rows == 0:
                 continue
             used.append({"name": path.name, "sha256": file_sha256(path), "rows": table.num_rows})
-            for request_id, instance, sha256, image in zip(
+            for request_id, instance, sha256, stored, encoding, height, width in zip(
                 *table.to_pydict().values(), strict=True
             ):
-                if image is None:
+                if stored is None:
                     continue
+                image = stored
+                if encoding == RAW:  # uint8 pixels as sent: stored losslessly as PNG
+                    image = to_png(np.frombuffer(stored, np.uint8).reshape(height, width, -1))
                 entry = labelled[request_id]
                 label = entry["labels"][instance]
                 name = f"{label}/{request_id}-{instance}.{_suffix(image)}"

@@ -30,7 +30,8 @@ class LiveCounts:
     Attributes:
         images: Images predicted.
         value_counts: ``[channels, 256]`` pixel value counts of the decodable ones.
-        sizes: Images by ``HxWxC`` as decoded.
+        sizes: Images by (height, width, channels); channels 0 when only the image's
+            header was read.
         predicted: Images by predicted class.
         confidence_sum: Sum of the top-class probabilities.
         labelled: Feedback labels, by (true class, predicted class).
@@ -50,13 +51,17 @@ class LiveCounts:
         self.images += 1
         self.predicted[predicted] += 1
         self.confidence_sum += float(confidence)
-        self.sizes["x".join(map(str, shape))] += 1
+        self.sizes[tuple(int(side) for side in shape)] += 1
         if counts is not None:
-            counts = np.asarray(counts, dtype=np.int64)
-            if self.value_counts is None:
-                self.value_counts = counts.copy()
-            elif self.value_counts.shape == counts.shape:
-                self.value_counts += counts
+            self.add_counts(counts)
+
+    def add_counts(self, counts: Any) -> None:
+        """Adds one image's ``[channels, 256]`` pixel value counts (if of the same channels)."""
+        counts = np.asarray(counts, dtype=np.int64)
+        if self.value_counts is None:
+            self.value_counts = counts.copy()
+        elif self.value_counts.shape == counts.shape:
+            self.value_counts += counts
 
     def add_label(self, actual: str, predicted: str) -> None:
         """Counts one feedback label next to what was predicted for that image."""
@@ -111,8 +116,13 @@ def _input_drift(counts: LiveCounts, reference: Reference, thresholds: Threshold
     )
     for check in checks:
         check["status"] = (ALERT if check["status"] != OK else OK) if enough else NOT_JUDGED
-    expected = "x".join(map(str, reference.image_shape or reference.profile["image_shape"]))
-    off = sum(count for size, count in counts.sizes.items() if size != expected)
+    height, width, depth = reference.image_shape or reference.profile["image_shape"]
+    expected = f"{height}x{width}x{depth}"
+    off = sum(
+        count
+        for (h, w, c), count in counts.sizes.items()
+        if (h, w) != (height, width) or c not in (0, depth)
+    )
     share = off / counts.images if counts.images else 0.0
     size_status = (
         (ALERT if share > thresholds.image_size_max_share else OK) if enough else NOT_JUDGED
@@ -125,7 +135,10 @@ def _input_drift(counts: LiveCounts, reference: Reference, thresholds: Threshold
             "status": size_status,
             "detail": f"{off} of {counts.images} images are not {expected} as the training "
             f"images are ({share:.1%}; at most {thresholds.image_size_max_share:.1%})",
-            "sizes": dict(counts.sizes.most_common(5)),
+            "sizes": {
+                f"{h}x{w}" + (f"x{c}" if c else ""): count
+                for (h, w, c), count in counts.sizes.most_common(5)
+            },
         }
     )
     result["checks"] = checks

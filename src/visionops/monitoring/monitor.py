@@ -22,15 +22,27 @@ from visionops.errors import ConfigError
 from visionops.monitoring.feedback import FeedbackStore
 from visionops.monitoring.figures import LiveCounts, judge
 from visionops.monitoring.layout import list_segments, segment_start
-from visionops.monitoring.records import SUMMARY_COLUMNS, counts_array, read_segments
+from visionops.monitoring.records import (
+    SUMMARY_COLUMNS,
+    counts_array,
+    decode,
+    read_segments,
+    value_counts,
+)
 from visionops.monitoring.reference import Reference, production_reference
 from visionops.monitoring.settings import MonitoringSettings
 
 TIME_STEPS = 24
 
 
-def window_rows(folder: Path, model: str, since: datetime, until: datetime) -> pa.Table:
-    """The summary columns of ``model``'s rows answered from ``since`` to ``until``."""
+def window_rows(
+    folder: Path, model: str, since: datetime, until: datetime, channels: int | None = None
+) -> pa.Table:
+    """The summary columns of ``model``'s rows answered from ``since`` to ``until``.
+
+    The captured images the server did not profile are decoded here (converted to
+    ``channels`` when given), so every such row has its pixel value counts.
+    """
     # A segment spans seconds; one that starts a day before ``since`` holds none of it.
     earliest = since.timestamp() - 86400
     paths = [
@@ -38,12 +50,43 @@ def window_rows(folder: Path, model: str, since: datetime, until: datetime) -> p
         for path in list_segments(folder, model)
         if earliest <= segment_start(path).timestamp() <= until.timestamp()
     ]
-    table = read_segments(paths, SUMMARY_COLUMNS)
-    times = table.column("time")
-    keep = pc.and_(
-        pc.greater_equal(times, since.timestamp()), pc.less_equal(times, until.timestamp())
+    tables = []
+    for path in paths:
+        table = read_segments([path], SUMMARY_COLUMNS)
+        times = table.column("time")
+        keep = pc.and_(
+            pc.greater_equal(times, since.timestamp()), pc.less_equal(times, until.timestamp())
+        )
+        if not pc.any(keep).as_py():
+            continue
+        if pc.any(pc.is_null(pc.filter(table.column("value_counts"), keep))).as_py():
+            table = _profiled(path, table, channels)
+        tables.append(table.filter(keep))
+    if not tables:
+        return read_segments([], SUMMARY_COLUMNS)
+    return pa.concat_tables(tables)
+
+
+def _profiled(path: Path, table: pa.Table, channels: int | None) -> pa.Table:
+    """``table`` (a segment's rows) with the value counts of its captured images filled in."""
+    images = read_segments([path], ("image",)).column("image").to_pylist()
+    columns = table.select(["value_counts", "encoding", "height", "width", "channels"])
+    counts, found_channels = [], []
+    for row, image in zip(columns.to_pylist(), images, strict=True):
+        blob, depth = row["value_counts"], row["channels"]
+        if blob is None and image is not None:
+            shape = (row["height"], row["width"], row["channels"])
+            pixels = decode(image, row["encoding"], shape, channels)
+            if pixels is not None:
+                blob, depth = value_counts(pixels).tobytes(), int(pixels.shape[2])
+        counts.append(blob)
+        found_channels.append(depth)
+    table = table.set_column(
+        table.schema.get_field_index("value_counts"), "value_counts", pa.array(counts, pa.binary())
     )
-    return table.filter(keep)
+    return table.set_column(
+        table.schema.get_field_index("channels"), "channels", pa.array(found_channels, pa.int32())
+    )
 
 
 def count_rows(table: pa.Table) -> LiveCounts:
@@ -121,7 +164,8 @@ def monitor(
     until = until or datetime.now(UTC)
     reference = reference_for(registry, model)
     folder = settings.log.folder
-    table = window_rows(folder, model, since, until)
+    channels = reference.image_shape[2] if reference.image_shape else None
+    table = window_rows(folder, model, since, until, channels)
     served = table.filter(pc.equal(table.column("version"), reference.version))
     counts = count_rows(served)
     requests = set(served.column("request_id").to_pylist())

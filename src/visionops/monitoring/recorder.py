@@ -1,11 +1,13 @@
 """The prediction log's writer: a bounded queue, one thread, closed segments written whole.
 
 The server hands each answered predict request to :meth:`PredictionRecorder.offer`,
-which only samples it and puts it on a bounded queue: it never waits. When the queue
-is full, or the stored log has reached its size cap, the record is dropped and counted
-(``dropped``, shown in ``/metrics``). The writer thread turns records into rows
-(hashing, decoding for the pixel value counts, encoding uint8 inputs as PNG) off the
-request path, and keeps them in the open segment, in memory, until it holds
+which only samples it and appends it to a bounded queue (a deque: no lock, no wake-up
+of the writer per request): it never waits. When the queue is full, or the stored log
+has reached its size cap, the record is dropped and counted (``dropped``, shown in
+``/metrics``). Every ``DRAIN_SECONDS`` the writer thread takes what is queued and turns
+it into rows (hashes, header sizes; decoding for the pixel value counts of at most
+``profile_per_second`` images) off the request path, and keeps them in the open
+segment, in memory, until it holds
 ``segment_records`` rows or its first row is ``segment_seconds`` old; the segment is
 then written as a Parquet file through a temporary file, fsync and rename. A ``kill -9``
 thus loses at most the open segment (and the queue), and never leaves a closed segment
@@ -19,7 +21,6 @@ last ``window_s`` seconds.
 from __future__ import annotations
 
 import logging
-import queue
 import random
 import threading
 import time
@@ -30,7 +31,13 @@ from pathlib import Path
 
 from visionops.monitoring.figures import LiveCounts
 from visionops.monitoring.layout import list_segments, segment_path
-from visionops.monitoring.records import COLUMNS, Prediction, counts_array, rows, write_segment
+from visionops.monitoring.records import (
+    COLUMNS,
+    Prediction,
+    batch_columns,
+    counts_array,
+    write_segment,
+)
 from visionops.monitoring.settings import LogSettings
 
 logger = logging.getLogger(__name__)
@@ -38,9 +45,8 @@ logger = logging.getLogger(__name__)
 QUEUE_FULL, SIZE_CAP, WRITE_ERROR = "queue_full", "size_cap", "write_error"
 RECENT_REQUESTS = 200_000
 BUCKET_SECONDS = 60.0
-BATCH = 256
+DRAIN_SECONDS = 0.05
 SIZE_RESCAN_SECONDS = 30.0
-_STOP = object()
 
 
 @dataclass(frozen=True)
@@ -70,7 +76,8 @@ class PredictionRecorder:
         self.rows_written = 0
         self.segments_written = 0
         self.stored_bytes = 0
-        self._queue: queue.Queue = queue.Queue(settings.queue_size)
+        self._queue: deque[Prediction] = deque()
+        self._stop = threading.Event()
         self._seq = 0
         self._open: dict[str, dict[str, list]] = {}
         self._opened_at: dict[str, float] = {}
@@ -99,11 +106,10 @@ class PredictionRecorder:
         if self.settings.max_log_bytes and self.stored_bytes >= self.settings.max_log_bytes:
             self.dropped[SIZE_CAP] += prediction.size
             return False
-        try:
-            self._queue.put_nowait(prediction)
-        except queue.Full:
+        if len(self._queue) >= self.settings.queue_size:
             self.dropped[QUEUE_FULL] += prediction.size
             return False
+        self._queue.append(prediction)
         self._offered += 1
         return True
 
@@ -111,7 +117,7 @@ class PredictionRecorder:
         """Writes what is queued and the open segments, then stops the thread."""
         if self._thread is None:
             return
-        self._queue.put(_STOP)
+        self._stop.set()
         self._thread.join(timeout)
         self._thread = None
 
@@ -154,66 +160,97 @@ class PredictionRecorder:
         return sum(path.stat().st_size for path in list_segments(self.settings.folder))
 
     def _run(self) -> None:
-        stopping = False
-        while not stopping:
-            batch = []
-            try:
-                batch.append(self._queue.get(timeout=self._wait_seconds()))
-                while len(batch) < BATCH:
-                    batch.append(self._queue.get_nowait())
-            except queue.Empty:
-                pass
-            for item in batch:
-                if item is _STOP:
-                    stopping = True
-                else:
-                    self._add(item)
+        # A second's worth of profiling to start with, then per_second more each second.
+        budget, last = float(self.settings.profile_per_second), time.monotonic()
+        while True:
+            stopping = self._stop.wait(DRAIN_SECONDS)
+            now = time.monotonic()
+            per_second = self.settings.profile_per_second
+            budget = min(budget + (now - last) * per_second, max(per_second, 1.0))
+            last = now
+            batch = [self._queue.popleft() for _ in range(len(self._queue))]
+            if batch:
+                budget -= self._add(batch, int(budget))
             with self._processed:
-                self._handled += sum(1 for item in batch if item is not _STOP)
+                self._handled += len(batch)
                 self._processed.notify_all()
-            self._close_due(force=stopping)
+            self._close_due(force=stopping and not self._queue)
+            if stopping and not self._queue:
+                return
             if time.monotonic() - self._last_rescan > SIZE_RESCAN_SECONDS:
                 self.stored_bytes = self._scan_size()  # purges shrink it
                 self._last_rescan = time.monotonic()
 
-    def _wait_seconds(self) -> float:
-        if not self._opened_at:
-            return 1.0
-        oldest = min(self._opened_at.values())
-        return max(0.01, oldest + self.settings.segment_seconds - time.time())
-
-    def _add(self, prediction: Prediction) -> None:
-        try:
-            columns = rows(prediction, self._seq, self.run, self.settings.capture_images)
-        except Exception:  # a record must never take the writer down
-            logger.exception("Could not record request %s", prediction.request_id)
-            self.dropped[WRITE_ERROR] += prediction.size
-            return
-        self._seq += prediction.size
-        segment = self._open.get(prediction.model)
-        if segment is None:
-            segment = self._open[prediction.model] = {name: [] for name in COLUMNS}
-            self._opened_at[prediction.model] = prediction.time
-        for name in COLUMNS:
-            segment[name] += columns[name]
-        if len(segment["seq"]) >= self.settings.segment_records:
-            self._write(prediction.model, segment)
-            del self._open[prediction.model], self._opened_at[prediction.model]
-        logged = Logged(
-            prediction.model, prediction.version, tuple(columns["predicted"]), prediction.time
-        )
-        with self._lock:
-            self._recent[prediction.request_id] = logged
-            if len(self._recent) > RECENT_REQUESTS:
-                self._recent.popitem(last=False)
-            counts = self._bucket(prediction.model, prediction.time)
-            for index in range(prediction.size):
-                counts.add_image(
-                    columns["predicted"][index],
-                    columns["confidence"][index],
-                    (columns["height"][index], columns["width"][index], columns["channels"][index]),
-                    counts_array(columns["value_counts"][index]),
+    def _add(self, batch: list[Prediction], profile: int) -> int:
+        """Adds a batch of requests to the open segments; returns how many images it
+        profiled."""
+        by_model: dict[str, list[Prediction]] = {}
+        for prediction in batch:
+            by_model.setdefault(prediction.model, []).append(prediction)
+        profiled = 0
+        for model, requests in by_model.items():
+            try:
+                columns = batch_columns(
+                    requests, self._seq, self.run, self.settings.capture_images, profile - profiled
                 )
+            except Exception:  # a record must never take the writer down
+                logger.exception("Could not record %d request(s) of %s", len(requests), model)
+                self.dropped[WRITE_ERROR] += sum(request.size for request in requests)
+                continue
+            rows = len(columns["seq"])
+            profiled += sum(1 for blob in columns["value_counts"] if blob is not None)
+            self._seq += rows
+            self._remember(requests, columns)
+            self._append(model, columns, requests[0].time)
+        return profiled
+
+    def _remember(self, requests: list[Prediction], columns: dict[str, list]) -> None:
+        predicted = columns["predicted"]
+        start = 0
+        logged = []
+        for request in requests:
+            end = start + request.size
+            logged.append(
+                (
+                    request.request_id,
+                    Logged(
+                        request.model, request.version, tuple(predicted[start:end]), request.time
+                    ),
+                )
+            )
+            start = end
+        batch = LiveCounts(
+            images=len(predicted),
+            sizes=Counter(
+                zip(columns["height"], columns["width"], columns["channels"], strict=True)
+            ),
+            predicted=Counter(predicted),
+            confidence_sum=float(sum(columns["confidence"])),
+        )
+        for blob in columns["value_counts"]:
+            if blob is not None:
+                batch.add_counts(counts_array(blob))
+        with self._lock:
+            self._recent.update(logged)
+            while len(self._recent) > RECENT_REQUESTS:
+                self._recent.popitem(last=False)
+            self._bucket(requests[0].model, requests[-1].time).merge(batch)
+
+    def _append(self, model: str, columns: dict[str, list], first_time: float) -> None:
+        """Adds rows to ``model``'s open segment, closing it each ``segment_records`` rows."""
+        offset, total = 0, len(columns["seq"])
+        while offset < total:
+            segment = self._open.get(model)
+            if segment is None:
+                segment = self._open[model] = {name: [] for name in COLUMNS}
+                self._opened_at[model] = columns["time"][offset]
+            room = self.settings.segment_records - len(segment["seq"])
+            for name in COLUMNS:
+                segment[name] += columns[name][offset : offset + room]
+            offset += room
+            if len(segment["seq"]) >= self.settings.segment_records:
+                self._write(model, segment)
+                del self._open[model], self._opened_at[model]
 
     def _close_due(self, force: bool) -> None:
         """Writes the segments whose first row is ``segment_seconds`` old (all: ``force``)."""

@@ -30,6 +30,7 @@ DEFAULTS: dict[str, Any] = {
         "queue_size": 10000,
         "segment_records": 2000,
         "segment_seconds": 10,
+        "profile_per_second": 200,
     },
     "retention": {"days": 30},
     "monitor": {
@@ -60,6 +61,8 @@ class LogSettings:
         queue_size: Records waiting for the writer before new ones are dropped.
         segment_records: Records per closed segment, at most.
         segment_seconds: Age of a segment's first record that closes it.
+        profile_per_second: Images a second whose pixel value counts the writer
+            computes (decoding them); the monitor decodes the other captured ones.
     """
 
     enabled: bool
@@ -70,6 +73,7 @@ class LogSettings:
     queue_size: int
     segment_records: int
     segment_seconds: float
+    profile_per_second: float = 200.0
 
 
 @dataclass(frozen=True)
@@ -200,6 +204,7 @@ def load_monitoring_settings(project_dir: Path, folder: Path | None = None) -> M
         queue_size=check.whole("prediction_log.queue_size", 1),
         segment_records=check.whole("prediction_log.segment_records", 1),
         segment_seconds=check.number("prediction_log.segment_seconds", 0.01),
+        profile_per_second=check.number("prediction_log.profile_per_second", 0),
     )
     thresholds = Thresholds(
         min_predictions=check.whole("monitor.min_predictions", 1),

@@ -68,12 +68,6 @@ def _image_shape(loaded: LoadedVersion) -> tuple[int, int, int] | None:
     return None
 
 
-def _labels_of(state: ModelState, version: int, asked: str | None) -> str:
-    if asked is not None:
-        return asked
-    return ",".join(sorted(name for name, v in state.labels.items() if v == version))
-
-
 class ProductionLoop:
     """The prediction log, feedback labels, write tokens and live gauges of one server.
 
@@ -109,6 +103,7 @@ class ProductionLoop:
         self._on_disk: dict[str, tuple[int, dict[str, Logged]]] = {}
         self._references: dict[tuple[str, int], Reference] = {}
         self._shapes: dict[int, tuple[int, int, int] | None] = {}
+        self._label_cache: dict[tuple[int, int], tuple[ModelState, str]] = {}
 
     @property
     def folder(self) -> Path:
@@ -161,7 +156,7 @@ class ProductionLoop:
                 time=time.time(),
                 model=loaded.model_name,
                 version=loaded.version,
-                label=_labels_of(state, loaded.version, label),
+                label=label if label is not None else self._labels(state, loaded.version),
                 signature=signature,
                 protocol=protocol,
                 inputs=inputs,
@@ -170,6 +165,18 @@ class ProductionLoop:
                 image_shape=self._shapes[key],
             )
         )
+
+    def _labels(self, state: ModelState, version: int) -> str:
+        """The labels pointing at ``version`` in ``state``, joined by commas (cached: a
+        published state never changes)."""
+        cached = self._label_cache.get((id(state), version))
+        if cached is not None and cached[0] is state:  # an id is reused once its object dies
+            return cached[1]
+        if len(self._label_cache) > 64:  # states are replaced as labels move
+            self._label_cache.clear()
+        labels = ",".join(sorted(name for name, v in state.labels.items() if v == version))
+        self._label_cache[id(state), version] = (state, labels)
+        return labels
 
     def authorize(self, authorization: str | None, endpoint: str, protocol: str) -> str:
         """The sender of a write, from its ``Authorization`` header.
