@@ -60,9 +60,10 @@ ROOT = Path(__file__).parents[1]
 BIN = Path(sys.executable).parent
 CLASSES = 10
 DATASET_FOLDERS = ("data/02_intermediate", "data/03_primary", "data/05_model_input")
-# The ingestion cache (and its write-ahead log) in data/02_intermediate: not a dataset
-# version, nor a DVC output, so not counted as stored.
-CACHE_NAME = "ingest_cache.sqlite"
+# The ingestion caches in data/02_intermediate (ingest_cache.sqlite, its write-ahead
+# log, and the shard cache ingest_cache.shards/, whose shards are hard links to those of
+# the dataset): not dataset versions, nor DVC outputs, so not counted as stored.
+CACHE_NAME = "ingest_cache."
 
 
 def _colour(rng: np.random.Generator, hue: float, jitter: float = 0.08) -> tuple[int, ...]:
@@ -146,13 +147,15 @@ def generate(folder: Path, first: int, count: int, size: int) -> None:
 
 
 def tree_bytes(*folders: Path, leave_out: tuple[str, ...] = ()) -> int:
-    """Bytes of every file under ``folders`` whose name starts with none of ``leave_out``."""
+    """Bytes of every file under ``folders`` whose name, and whose folders' names below
+    ``folders``, start with none of ``leave_out``."""
     return sum(
         path.stat().st_size
         for folder in folders
         if folder.exists()
         for path in folder.rglob("*")
-        if path.is_file() and not path.name.startswith(leave_out)
+        if path.is_file()
+        and not any(part.startswith(leave_out) for part in path.relative_to(folder).parts)
     )
 
 
@@ -407,7 +410,8 @@ def main() -> None:
         cache_bytes = tree_bytes(*data) - stored_bytes
         print(
             f"stored: {stored_bytes / 2**20:,.0f} MiB of dataset versions and manifests "
-            f"(the ingestion cache, not counted: {cache_bytes / 2**20:,.0f} MiB)",
+            f"(the ingestion caches, not counted: {cache_bytes / 2**20:,.0f} MiB, counting the "
+            "shard cache's hard links to the dataset's shards)",
             flush=True,
         )
         again = reingest_grown(project, images_folder, args.images, args.size)

@@ -14,8 +14,11 @@ import pytest
 from PIL import Image
 
 from visionops.dataplane import batch, images, parallel
+from visionops.dataplane import ingest as ingest_module
 from visionops.dataplane.cache import IngestCache
 from visionops.dataplane.reader import ShardedDataset
+from visionops.dataplane.reuse import shard_bounds, shard_cache_folder
+from visionops.sources import open_source
 
 Tree = Callable[[Path], dict[str, bytes]]
 Ingest = Callable[..., ShardedDataset]
@@ -51,9 +54,11 @@ def test_a_worker_pool_writes_the_bytes_this_process_writes(
     monkeypatch.setattr(parallel, "worker_count", lambda: 2)
     with caplog.at_level(logging.INFO):
         ingest(photos, tmp_path / "pool", [16, 16], images_per_shard=5)
-    assert "in 5 shard(s) on 2 local processes" in caplog.text
+    shards = len(shard_bounds(open_source("image_folder", photos).source_ids, 5))
+    assert shards >= 3
+    assert f"in {shards} shard(s), {shards} to process on 2 local processes" in caplog.text
     inline, pool = read_tree(tmp_path / "inline"), read_tree(tmp_path / "pool")
-    assert len([name for name in inline if name.startswith("shards/")]) == 5
+    assert len([name for name in inline if name.startswith("shards/")]) == shards
     assert inline == pool
 
 
@@ -182,3 +187,80 @@ def test_an_unreadable_cache_is_started_afresh(
     again = ingest(photos, tmp_path / "again", [16, 16], cache=IngestCache(cache, writable=True))
     assert decodes == []
     assert read_tree(first.folder) == read_tree(again.folder)
+
+
+def test_shards_whose_files_are_unchanged_are_reused_whole_without_opening_a_file(
+    tmp_path: Path,
+    photos: Path,
+    ingest: Ingest,
+    read_tree: Tree,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    cache = tmp_path / "cache.sqlite"
+    ingest(
+        photos,
+        tmp_path / "first",
+        [16, 16],
+        images_per_shard=4,
+        cache=IngestCache(cache, writable=True),
+    )
+    shards_before = shard_bounds(open_source("image_folder", photos).source_ids, 4)
+    assert len(shards_before) >= 4
+    Image.new("RGB", (30, 20), (1, 90, 200)).save(photos / "dog" / "zz_new.png")
+    opened: list[str] = []
+    real = ingest_module.process_files
+
+    def recording(paths: list[str], *args: object) -> object:
+        opened.extend(paths)
+        return real(paths, *args)
+
+    monkeypatch.setattr(ingest_module, "process_files", recording)
+    with caplog.at_level(logging.INFO):
+        grown = ingest(
+            photos,
+            tmp_path / "grown",
+            [16, 16],
+            images_per_shard=4,
+            cache=IngestCache(cache, writable=True),
+        )
+
+    ids = open_source("image_folder", photos).source_ids
+    bounds = shard_bounds(ids, 4)
+    changed = [ids[start:stop] for start, stop in bounds if "dog/zz_new.png" in ids[start:stop]]
+    assert [Path(path).relative_to(photos).as_posix() for path in opened] == changed[0]
+    assert len(opened) < len(ids) // 2, "only the new file's shard is read"
+    assert f"{len(bounds) - 1} of {len(bounds)} shard(s) unchanged" in caplog.text
+    fresh = ingest(photos, tmp_path / "fresh", [16, 16], images_per_shard=4)
+    assert read_tree(grown.folder) == read_tree(fresh.folder)
+    entries = {path.stem for path in shard_cache_folder(cache).glob("*.tfrecord")}
+    assert len(entries) == len(bounds), "the shard cache keeps this version's shards only"
+
+
+def test_a_file_rewritten_in_place_makes_its_shard_count_again(
+    tmp_path: Path, photos: Path, ingest: Ingest, read_tree: Tree, decodes: list[int]
+) -> None:
+    cache = tmp_path / "cache.sqlite"
+    ingest(
+        photos,
+        tmp_path / "first",
+        [16, 16],
+        images_per_shard=4,
+        cache=IngestCache(cache, writable=True),
+    )
+    Image.new("RGB", (24, 20), (0, 255, 0)).save(photos / "dog" / "000.png")
+    decodes.clear()
+
+    again = ingest(
+        photos,
+        tmp_path / "again",
+        [16, 16],
+        images_per_shard=4,
+        cache=IngestCache(cache, writable=True),
+    )
+
+    assert len(decodes) == 1, "its shard's other files come from the per-file cache"
+    row = again.index.set_index("source_id").loc["dog/000.png"]
+    assert (row["mean_c0"], row["mean_c1"], row["mean_c2"]) == (0.0, 255.0, 0.0)
+    fresh = ingest(photos, tmp_path / "fresh", [16, 16], images_per_shard=4)
+    assert read_tree(again.folder) == read_tree(fresh.folder)

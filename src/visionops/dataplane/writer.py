@@ -1,6 +1,7 @@
 """Writes one dataset version: shards, index and ``dataset.json``, all or nothing.
 
-Records are appended in order; a shard closes after ``images_per_shard`` rows. Every
+Records are appended in order; a shard closes after ``images_per_shard`` rows, or at
+the boundaries given. Every
 file goes into a hidden folder beside the target, which replaces the target only when
 complete: a reader never sees half a dataset, and a failed run leaves the previous
 version as it was.
@@ -70,16 +71,23 @@ class ShardWriter:
         class_names: Name of each class, in label order.
         images_per_shard: Rows per shard (unreadable rows count, though they store
             no record), so that shard boundaries follow the index alone.
+        bounds: Each shard's ``(start, stop)`` rows instead, in order and adjoining
+            (:func:`visionops.dataplane.reuse.shard_bounds`).
     """
 
     def __init__(
-        self, target: Path, class_names: list[str], images_per_shard: int = DEFAULT_IMAGES_PER_SHARD
+        self,
+        target: Path,
+        class_names: list[str],
+        images_per_shard: int = DEFAULT_IMAGES_PER_SHARD,
+        bounds: Sequence[tuple[int, int]] | None = None,
     ) -> None:
         if images_per_shard < 1:
             raise ValueError(f"images_per_shard must be >= 1; got {images_per_shard}")
         self.target = Path(target)
         self.class_names = list(class_names)
         self.images_per_shard = images_per_shard
+        self._stops = None if bounds is None else [stop for _, stop in bounds]
         self.staging = self.target.parent / f".{self.target.name}.{uuid.uuid4().hex[:8]}"
         (self.staging / SHARDS_DIR).mkdir(parents=True)
         self._thumbnails = (self.staging / f"{THUMBNAILS_FILE}.part").open("wb")
@@ -97,6 +105,14 @@ class ShardWriter:
     def __len__(self) -> int:
         """Rows added so far."""
         return self._count
+
+    def _shard_stop(self, shard: int) -> int:
+        """The row after the last of shard ``shard``."""
+        if self._stops is None:
+            return (shard + 1) * self.images_per_shard
+        if shard >= len(self._stops):
+            raise ValueError(f"more rows than the {len(self._stops)} shard(s) given hold")
+        return self._stops[shard]
 
     def _open_shard(self, number: int) -> None:
         self._close_shard()
@@ -189,15 +205,73 @@ class ShardWriter:
             )
         start = 0
         while start < count:
-            shard = self._count // self.images_per_shard
-            if shard != self._shard:
-                self._open_shard(shard)
-            stop = min(count, start + self.images_per_shard - self._count % self.images_per_shard)
+            if self._shard < 0 or self._count >= self._shard_stop(self._shard):
+                self._open_shard(self._shard + 1)
+            stop = min(count, start + self._shard_stop(self._shard) - self._count)
             chunk = {key: list(values[start:stop]) for key, values in columns.items()}
             chunk.update(self._place(chunk, images[start:stop], encodings[start:stop]))
             self._pending.append(chunk)
             self._count += stop - start
             start = stop
+        if histogram is not None:
+            self._histogram = (
+                histogram.astype(np.int64)
+                if self._histogram is None
+                else self._histogram + histogram
+            )
+        self._thumbnails.write(np.ascontiguousarray(thumbnails, dtype=np.float16).tobytes())
+
+    def close_shard(self) -> tuple[Path, pa.Table] | None:
+        """Closes the open shard; returns its file (in the staging folder, complete) and
+        its index rows, or None where no shard is open."""
+        if self._stream is None:
+            return None
+        self._close_shard()
+        return self.staging / SHARDS_DIR / f"{self._shard:05d}.part", self._tables[-1]
+
+    def add_reused(
+        self,
+        records: Path,
+        rows: pa.Table,
+        thumbnails: np.ndarray,
+        histogram: np.ndarray | None,
+    ) -> None:
+        """Appends a whole shard written before: its TFRecord file is linked (or copied)
+        as the next shard, its index rows taken with the new shard number.
+
+        Raises:
+            ValueError: The rows do not fill the next shard's bounds exactly.
+        """
+        self._close_shard()
+        number = self._shard + 1
+        start = self._count
+        if self._shard_stop(number) - start != rows.num_rows:
+            raise ValueError(
+                f"a reused shard of {rows.num_rows} rows for shard {number}, which holds "
+                f"{self._shard_stop(number) - start}"
+            )
+        target = self.staging / SHARDS_DIR / f"{number:05d}.part"
+        try:
+            os.link(records, target)
+        except OSError:
+            shutil.copyfile(records, target)
+        self._shard = number
+        column = rows.column_names.index("shard")
+        rows = rows.set_column(column, "shard", pa.array([number] * rows.num_rows, pa.int64()))
+        self._tables.append(rows)
+        self._count += rows.num_rows
+        readable = rows.column("readable").to_pylist()
+        dtypes = rows.column("dtype").to_pylist() if "dtype" in rows.column_names else []
+        self._dtypes.update(
+            str(dtype) for dtype, stored in zip(dtypes, readable, strict=True) if stored
+        )
+        if {"height", "width", "channels"} <= set(rows.column_names):
+            sides = [rows.column(side).to_pylist() for side in ("height", "width", "channels")]
+            self._shapes.update(
+                (int(height), int(width), int(channels))
+                for height, width, channels, stored in zip(*sides, readable, strict=True)
+                if stored and None not in (height, width, channels)
+            )
         if histogram is not None:
             self._histogram = (
                 histogram.astype(np.int64)
@@ -265,8 +339,13 @@ class ShardWriter:
 
         Args:
             source: What was ingested, kept in ``dataset.json``.
+
+        Raises:
+            ValueError: Fewer rows came than the shard bounds given hold.
         """
         self._close_shard()
+        if self._stops is not None and self._count != (self._stops[-1] if self._stops else 0):
+            raise ValueError(f"{self._count} rows for shards that hold {self._stops[-1]}")
         self._thumbnails.close()
         count = self._shard + 1
         names = []
