@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.datasets import load_digits
 
 from visionops.image_dataset import ImageDataset
 
@@ -17,6 +16,10 @@ def read_digits() -> ImageDataset:
     Returns:
         1,797 uint8 images of shape 8x8x1, rescaled from 0..16 to 0..255.
     """
+    # Imported here: scikit-learn (and SciPy) take 1.4 s to import, which every Kedro
+    # run would pay for a source it may not read.
+    from sklearn.datasets import load_digits
+
     bunch = load_digits()
     scaled = np.rint(bunch.images * (255.0 / DIGITS_MAX_VALUE)).astype(np.uint8)
     count = len(scaled)
