@@ -89,8 +89,10 @@ clean:
 # Docker engine and making a local base image when none can be pulled; `make pipelines`
 # regenerates pipelines/ (compose, Argo, CronJob, Airflow) from the Kedro pipelines.
 # `make test` runs the container tests too (tests/container/, marked `container`);
-# `make test-container` runs only them.
-.PHONY: image pipelines test-container
+# `make test-container` runs only them. `make orchestrators-check` runs pipelines/ under
+# Airflow 3 and Compose v2 on the local engine (docs/orchestrators.md); its last line
+# reads airflow=pass|fail compose=pass|fail.
+.PHONY: image pipelines test-container orchestrators-check
 
 image:
 	scripts/build-image.sh visionops:latest
@@ -100,3 +102,6 @@ pipelines: venv
 
 test-container: venv
 	$(BIN)/pytest tests/container
+
+orchestrators-check: venv
+	scripts/orchestrators-check.sh
