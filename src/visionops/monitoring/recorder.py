@@ -76,12 +76,13 @@ class PredictionRecorder:
         self.rows_written = 0
         self.segments_written = 0
         self.stored_bytes = 0
+        self.writer_cpu_seconds = 0.0
         self._queue: deque[Prediction] = deque()
         self._stop = threading.Event()
         self._seq = 0
         self._open: dict[str, dict[str, list]] = {}
         self._opened_at: dict[str, float] = {}
-        self._recent: OrderedDict[str, Logged] = OrderedDict()
+        self._recent: OrderedDict[str, tuple[str, str]] = OrderedDict()
         self._windows: dict[str, deque[tuple[float, LiveCounts]]] = {}
         self._lock = threading.Lock()
         self._processed = threading.Condition(self._lock)
@@ -127,10 +128,15 @@ class PredictionRecorder:
         with self._processed:
             self._processed.wait_for(lambda: self._handled >= target, timeout)
 
-    def lookup(self, request_id: str) -> Logged | None:
-        """What this server logged of ``request_id`` recently; None if it holds nothing."""
+    def lookup(self, request_id: str, model: str) -> Logged | None:
+        """What this server logged of ``request_id`` (a request to ``model``) recently;
+        None if it holds nothing."""
         with self._lock:
-            return self._recent.get(request_id)
+            found = self._recent.get(request_id)
+        if found is None or found[0] != model:
+            return None
+        version, moment, *predicted = found[1].split("\x1f")
+        return Logged(model, int(version), tuple(predicted), float(moment))
 
     def window(self, model: str) -> LiveCounts:
         """The live counts of ``model`` over the last ``window_s`` seconds."""
@@ -169,6 +175,7 @@ class PredictionRecorder:
             budget = min(budget + (now - last) * per_second, max(per_second, 1.0))
             last = now
             batch = [self._queue.popleft() for _ in range(len(self._queue))]
+            started = time.thread_time()
             if batch:
                 budget -= self._add(batch, int(budget))
             with self._processed:
@@ -180,6 +187,7 @@ class PredictionRecorder:
             if time.monotonic() - self._last_rescan > SIZE_RESCAN_SECONDS:
                 self.stored_bytes = self._scan_size()  # purges shrink it
                 self._last_rescan = time.monotonic()
+            self.writer_cpu_seconds += time.thread_time() - started
 
     def _add(self, batch: list[Prediction], profile: int) -> int:
         """Adds a batch of requests to the open segments; returns how many images it
@@ -205,19 +213,17 @@ class PredictionRecorder:
         return profiled
 
     def _remember(self, requests: list[Prediction], columns: dict[str, list]) -> None:
+        # Kept as one string a request: strings are not tracked by the garbage collector,
+        # so 200,000 remembered requests add nothing to its full collections (as objects
+        # they would, and every such collection would stall the server).
         predicted = columns["predicted"]
         start = 0
         logged = []
         for request in requests:
             end = start + request.size
-            logged.append(
-                (
-                    request.request_id,
-                    Logged(
-                        request.model, request.version, tuple(predicted[start:end]), request.time
-                    ),
-                )
-            )
+            names = "\x1f".join(predicted[start:end])
+            entry = f"{request.version}\x1f{request.time!r}\x1f{names}"
+            logged.append((request.request_id, (request.model, entry)))
             start = end
         batch = LiveCounts(
             images=len(predicted),

@@ -203,10 +203,10 @@ class ProductionLoop:
 
     def _lookup(self, model: str, request_id: str) -> Logged | None:
         if self.recorder is not None:
-            found = self.recorder.lookup(request_id)
+            found = self.recorder.lookup(request_id, model)
             if found is None:
                 self.recorder.wait_written()  # it may still be on its way to the writer
-                found = self.recorder.lookup(request_id)
+                found = self.recorder.lookup(request_id, model)
             if found is not None:
                 return found
         segments = list_segments(self.folder, model)
@@ -302,6 +302,9 @@ class ProductionLoop:
         yield f"# HELP {LOG_PREFIX}_sampled_out_total Requests left out by sample_rate."
         yield f"# TYPE {LOG_PREFIX}_sampled_out_total counter"
         yield f"{LOG_PREFIX}_sampled_out_total {recorder.sampled_out}"
+        yield f"# HELP {LOG_PREFIX}_writer_cpu_seconds_total CPU time of the writer thread."
+        yield f"# TYPE {LOG_PREFIX}_writer_cpu_seconds_total counter"
+        yield f"{LOG_PREFIX}_writer_cpu_seconds_total {recorder.writer_cpu_seconds:.6f}"
         yield f"# HELP {LOG_PREFIX}_stored_bytes Bytes of the closed segments."
         yield f"# TYPE {LOG_PREFIX}_stored_bytes gauge"
         yield f"{LOG_PREFIX}_stored_bytes {recorder.stored_bytes}"
