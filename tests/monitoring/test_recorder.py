@@ -129,6 +129,7 @@ def test_kill_9_while_logging_loses_at_most_the_open_segment(tmp_path: Path) -> 
         os.kill(process.pid, signal.SIGKILL)
     finally:
         process.wait()
+        process.stdout.close()
     segments = list_segments(tmp_path, "digits")
     rows = sum(pq.read_table(path).num_rows for path in segments)  # each reads back whole
     assert rows >= written and rows % 4 == 0
@@ -137,3 +138,16 @@ def test_kill_9_while_logging_loses_at_most_the_open_segment(tmp_path: Path) -> 
     sequence = read_segments(segments, ("seq",)).column("seq").to_pylist()
     assert sequence == list(range(rows))  # no gap: nothing lost but the tail
     assert not [p for p in tmp_path.rglob(f"{TEMP_PREFIX}*") if p in segments]
+
+
+def test_recent_requests_are_remembered_for_feedback(
+    tmp_path: Path, digits: tuple[np.ndarray, np.ndarray]
+) -> None:
+    request = prediction(digits[0][:2], ["4", "9"])
+    recorder = record_all(tmp_path, [request])
+    found = recorder.lookup(request.request_id, "digits")
+    assert found is not None
+    assert (found.model, found.version, found.predicted) == ("digits", 1, ("4", "9"))
+    assert found.time == request.time
+    assert recorder.lookup(request.request_id, "another") is None
+    assert recorder.lookup("unknown", "digits") is None

@@ -29,15 +29,17 @@ class LiveCounts:
 
     Attributes:
         images: Images predicted.
+        profiled: Images whose pixel value counts are in ``value_counts``.
         value_counts: ``[channels, 256]`` pixel value counts of the decodable ones.
-        sizes: Images by (height, width, channels); channels 0 when only the image's
-            header was read.
+        sizes: Images by (height, width, channels); (0, 0, 0) when not read (an image
+            the server did not decode), (-1, -1, -1) when no image.
         predicted: Images by predicted class.
         confidence_sum: Sum of the top-class probabilities.
         labelled: Feedback labels, by (true class, predicted class).
     """
 
     images: int = 0
+    profiled: int = 0
     value_counts: np.ndarray | None = None
     sizes: Counter = field(default_factory=Counter)
     predicted: Counter = field(default_factory=Counter)
@@ -62,6 +64,9 @@ class LiveCounts:
             self.value_counts = counts.copy()
         elif self.value_counts.shape == counts.shape:
             self.value_counts += counts
+        else:
+            return
+        self.profiled += 1
 
     def add_label(self, actual: str, predicted: str) -> None:
         """Counts one feedback label next to what was predicted for that image."""
@@ -79,6 +84,9 @@ class LiveCounts:
                 self.value_counts = other.value_counts.copy()
             elif self.value_counts.shape == other.value_counts.shape:
                 self.value_counts += other.value_counts
+            else:
+                return
+            self.profiled += other.profiled
 
 
 def _alert(check: str, value: float, threshold: float, detail: str) -> dict[str, Any]:
@@ -104,7 +112,8 @@ def live_profile(counts: LiveCounts, reference: dict[str, Any]) -> dict[str, Any
 
 
 def _input_drift(counts: LiveCounts, reference: Reference, thresholds: Thresholds) -> dict:
-    enough = counts.images >= thresholds.min_predictions
+    # Judged on the images whose pixels were read (all captured ones, for the monitor).
+    enough = counts.profiled >= thresholds.min_predictions
     result: dict[str, Any] = {"checks": []}
     if reference.profile is None:
         result["note"] = f"{reference.origin} kept no data profile: input drift not measured"
@@ -118,14 +127,13 @@ def _input_drift(counts: LiveCounts, reference: Reference, thresholds: Threshold
         check["status"] = (ALERT if check["status"] != OK else OK) if enough else NOT_JUDGED
     height, width, depth = reference.image_shape or reference.profile["image_shape"]
     expected = f"{height}x{width}x{depth}"
-    off = sum(
-        count
-        for (h, w, c), count in counts.sizes.items()
-        if (h, w) != (height, width) or c not in (0, depth)
-    )
-    share = off / counts.images if counts.images else 0.0
+    measured = {size: count for size, count in counts.sizes.items() if size != (0, 0, 0)}
+    off = sum(count for size, count in measured.items() if size != (height, width, depth))
+    read = sum(measured.values())
+    share = off / read if read else 0.0
+    judged = read >= thresholds.min_predictions
     size_status = (
-        (ALERT if share > thresholds.image_size_max_share else OK) if enough else NOT_JUDGED
+        (ALERT if share > thresholds.image_size_max_share else OK) if judged else NOT_JUDGED
     )
     checks.append(
         {
@@ -133,15 +141,15 @@ def _input_drift(counts: LiveCounts, reference: Reference, thresholds: Threshold
             "share": round(share, 6),
             "max_share": thresholds.image_size_max_share,
             "status": size_status,
-            "detail": f"{off} of {counts.images} images are not {expected} as the training "
+            "detail": f"{off} of {read} images read are not {expected} as the training "
             f"images are ({share:.1%}; at most {thresholds.image_size_max_share:.1%})",
             "sizes": {
-                f"{h}x{w}" + (f"x{c}" if c else ""): count
-                for (h, w, c), count in counts.sizes.most_common(5)
+                f"{h}x{w}x{c}": count for (h, w, c), count in Counter(measured).most_common(5)
             },
         }
     )
     result["checks"] = checks
+    result["images_read"] = counts.profiled
     result["distance"] = max((c.get("distance", 0.0) for c in checks), default=0.0)
     return result
 

@@ -41,7 +41,7 @@ def window_rows(
     """The summary columns of ``model``'s rows answered from ``since`` to ``until``.
 
     The captured images the server did not profile are decoded here (converted to
-    ``channels`` when given), so every such row has its pixel value counts.
+    ``channels`` when given), so every such row has its size and pixel value counts.
     """
     # A segment spans seconds; one that starts a day before ``since`` holds none of it.
     earliest = since.timestamp() - 86400
@@ -68,25 +68,27 @@ def window_rows(
 
 
 def _profiled(path: Path, table: pa.Table, channels: int | None) -> pa.Table:
-    """``table`` (a segment's rows) with the value counts of its captured images filled in."""
+    """``table`` (a segment's rows) with the sizes and value counts of its captured images
+    filled in."""
     images = read_segments([path], ("image",)).column("image").to_pylist()
     columns = table.select(["value_counts", "encoding", "height", "width", "channels"])
-    counts, found_channels = [], []
+    counts, sizes = [], []
     for row, image in zip(columns.to_pylist(), images, strict=True):
-        blob, depth = row["value_counts"], row["channels"]
+        blob, size = row["value_counts"], (row["height"], row["width"], row["channels"])
         if blob is None and image is not None:
-            shape = (row["height"], row["width"], row["channels"])
-            pixels = decode(image, row["encoding"], shape, channels)
-            if pixels is not None:
-                blob, depth = value_counts(pixels).tobytes(), int(pixels.shape[2])
+            pixels = decode(image, row["encoding"], size, channels)
+            if pixels is None:
+                size = (-1, -1, -1)
+            else:
+                blob, size = value_counts(pixels).tobytes(), tuple(map(int, pixels.shape))
         counts.append(blob)
-        found_channels.append(depth)
-    table = table.set_column(
-        table.schema.get_field_index("value_counts"), "value_counts", pa.array(counts, pa.binary())
-    )
-    return table.set_column(
-        table.schema.get_field_index("channels"), "channels", pa.array(found_channels, pa.int32())
-    )
+        sizes.append(size)
+    filled = {"value_counts": pa.array(counts, pa.binary())}
+    for position, name in enumerate(("height", "width", "channels")):
+        filled[name] = pa.array([size[position] for size in sizes], pa.int32())
+    for name, values in filled.items():
+        table = table.set_column(table.schema.get_field_index(name), name, values)
+    return table
 
 
 def count_rows(table: pa.Table) -> LiveCounts:

@@ -29,6 +29,8 @@ from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from visionops.monitoring.figures import LiveCounts
 from visionops.monitoring.layout import list_segments, segment_path
 from visionops.monitoring.records import (
@@ -45,7 +47,7 @@ logger = logging.getLogger(__name__)
 QUEUE_FULL, SIZE_CAP, WRITE_ERROR = "queue_full", "size_cap", "write_error"
 RECENT_REQUESTS = 200_000
 BUCKET_SECONDS = 60.0
-DRAIN_SECONDS = 0.05
+DRAIN_SECONDS = 0.2
 SIZE_RESCAN_SECONDS = 30.0
 
 
@@ -82,7 +84,7 @@ class PredictionRecorder:
         self._seq = 0
         self._open: dict[str, dict[str, list]] = {}
         self._opened_at: dict[str, float] = {}
-        self._recent: OrderedDict[str, tuple[str, str]] = OrderedDict()
+        self._recent: OrderedDict[str, tuple[str, int, tuple[str, ...], float]] = OrderedDict()
         self._windows: dict[str, deque[tuple[float, LiveCounts]]] = {}
         self._lock = threading.Lock()
         self._processed = threading.Condition(self._lock)
@@ -135,8 +137,7 @@ class PredictionRecorder:
             found = self._recent.get(request_id)
         if found is None or found[0] != model:
             return None
-        version, moment, *predicted = found[1].split("\x1f")
-        return Logged(model, int(version), tuple(predicted), float(moment))
+        return Logged(*found)
 
     def window(self, model: str) -> LiveCounts:
         """The live counts of ``model`` over the last ``window_s`` seconds."""
@@ -213,18 +214,21 @@ class PredictionRecorder:
         return profiled
 
     def _remember(self, requests: list[Prediction], columns: dict[str, list]) -> None:
-        # Kept as one string a request: strings are not tracked by the garbage collector,
-        # so 200,000 remembered requests add nothing to its full collections (as objects
-        # they would, and every such collection would stall the server).
+        # Kept as tuples of strings and numbers, which the garbage collector stops
+        # tracking: 200,000 remembered requests add nothing to its full collections (as
+        # objects they would, and every such collection would stall the server).
         predicted = columns["predicted"]
-        start = 0
-        logged = []
-        for request in requests:
-            end = start + request.size
-            names = "\x1f".join(predicted[start:end])
-            entry = f"{request.version}\x1f{request.time!r}\x1f{names}"
-            logged.append((request.request_id, (request.model, entry)))
-            start = end
+        if len(predicted) == len(requests):
+            answers = [(name,) for name in predicted]
+        else:
+            ends = np.cumsum([request.size for request in requests]).tolist()
+            answers = [
+                tuple(predicted[end - r.size : end]) for r, end in zip(requests, ends, strict=True)
+            ]
+        logged = [
+            (request.request_id, (request.model, request.version, answer, request.time))
+            for request, answer in zip(requests, answers, strict=True)
+        ]
         batch = LiveCounts(
             images=len(predicted),
             sizes=Counter(

@@ -2,9 +2,9 @@
 
 A row holds the request id and the image's place in its request (``instance``), when it
 was answered (``time``, epoch seconds), which model, version and label answered, the
-sha256 of the input as sent, the predicted class and its probability, the image's size
-(from its header; channels 0 when the header was all that was read) and, for the images
-the writer profiled, per channel how many pixels took each of the 256 values
+sha256 of the input as sent, the predicted class and its probability and, for the
+images the writer profiled (decoded), their size (0 for the others' files: not read
+yet; -1: no image) and per channel how many pixels took each of the 256 values
 (``value_counts``, ``uint32 [channels, 256]``: what the drift checks bin as validation
 bins its histograms). When images are captured, ``image`` holds the input as sent:
 the file (``encoding`` ``file``) or the raw uint8 pixels (``raw``).
@@ -24,7 +24,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image, UnidentifiedImageError
 
-from visionops.image_header import declared_size
 from visionops.monitoring.layout import write_atomic
 
 SCHEMA = pa.schema(
@@ -54,6 +53,7 @@ COLUMNS = tuple(SCHEMA.names)
 SUMMARY_COLUMNS = tuple(name for name in COLUMNS if name != "image")
 VALUES = 256
 FILE, RAW = "file", "raw"
+NOT_READ = (0, 0, 0)
 _MODES = {1: "L", 3: "RGB"}
 
 
@@ -123,9 +123,9 @@ def value_counts(pixels: np.ndarray) -> np.ndarray:
 
 
 def _size(value: Any) -> tuple[int, int, int]:
+    """A raw input's shape; (0, 0, 0), not read yet, for a file (its decoding reads it)."""
     if isinstance(value, bytes):
-        declared = declared_size(value)
-        return (-1, -1, -1) if declared is None else (declared.height, declared.width, 0)
+        return NOT_READ
     shape = np.shape(value)
     return (int(shape[0]), int(shape[1]), int(shape[2])) if len(shape) == 3 else (-1, -1, -1)
 
@@ -137,14 +137,26 @@ def _repeat(values: list[Any], sizes: list[int], single: bool) -> list[Any]:
     return [value for value, size in zip(values, sizes, strict=True) for _ in range(size)]
 
 
+def _predicted(predictions: list[Prediction], top: np.ndarray) -> list[str]:
+    """The predicted class of every image of ``predictions`` (``top``: their top ids)."""
+    names = [request.class_names for request in predictions]
+    if all(array is not None for array in names):
+        flat = np.concatenate(names) if len(names) > 1 else names[0]
+        try:
+            return list(map(bytes.decode, flat))  # TensorFlow's strings: bytes
+        except TypeError:
+            return [str(name) for name in flat]
+    return [str(int(index)) for index in top]
+
+
 def batch_columns(
     predictions: list[Prediction], seq: int, run: str, capture_images: bool, profile: int
 ) -> dict[str, list]:
     """The rows of several requests as columns (``seq`` numbers the first image).
 
-    The cheap fields are read for every image; the pixel value counts, which need the
-    image decoded, for the first ``profile`` images only (the monitor decodes the
-    captured images the writer did not profile). Built column by column, not row by
+    The cheap fields are read for every image; the size and the pixel value counts,
+    which need the image decoded, for the first ``profile`` images only (the monitor
+    decodes the captured images the writer did not profile). Built column by column, not row by
     row: the writer shares the server's interpreter, and its time is the server's.
     """
     sizes = [request.size for request in predictions]
@@ -154,14 +166,7 @@ def batch_columns(
         [np.asarray(request.probabilities, dtype=np.float32) for request in predictions]
     )
     top = probabilities.argmax(axis=1)
-    predicted: list[str] = []
-    for request in predictions:
-        if request.class_names is not None:
-            predicted += [
-                n.decode() if isinstance(n, bytes) else str(n) for n in request.class_names
-            ]
-        else:
-            predicted += [str(int(index)) for index in request.probabilities.argmax(axis=1)]
+    predicted = _predicted(predictions, top)
     values = [value for request in predictions for value in request.inputs]
     encodings = _repeat(
         [FILE if isinstance(r.inputs[0], bytes) else RAW for r in predictions], sizes, single
@@ -177,9 +182,11 @@ def batch_columns(
     counts: list[bytes | None] = [None] * total
     for index in range(min(profile, total)):
         pixels = decode(raw[index], encodings[index], shapes[index], channels[index])
-        if pixels is not None:
+        if pixels is None:
+            shapes[index] = (-1, -1, -1)  # no image
+        else:
             counts[index] = value_counts(pixels).tobytes()
-            shapes[index] = (shapes[index][0], shapes[index][1], int(pixels.shape[2]))
+            shapes[index] = (int(pixels.shape[0]), int(pixels.shape[1]), int(pixels.shape[2]))
     return {
         "request_id": _repeat([r.request_id for r in predictions], sizes, single),
         "instance": [0] * total if single else [i for size in sizes for i in range(size)],
