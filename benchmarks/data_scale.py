@@ -9,16 +9,18 @@ then, in a copy of the project (what a clone has), runs each stage as a user wou
 ingestion, data_validation (drift reference none), data_processing and training (one
 epoch; evaluation is not run). Kedro splits ``--params`` on every comma, so the image
 size, a list, is written into the copy's params.yaml instead. Each stage's wall time
-(the whole ``kedro run``, start-up included) and the peak resident memory of its
-process tree (the kedro process and every descendant, RSS summed, polled every 0.1 s)
-are printed.
+(the whole ``kedro run``, start-up included), the peak resident memory of its process
+tree (the kedro process and every descendant, RSS summed, polled every 0.1 s) and the
+tree's CPU seconds are printed.
 
 Right after the ingestion, for scale, it times Keras decoding and resizing the folder
 (``image_dataset_from_directory(folder, image_size=(size, size), batch_size=256,
 shuffle=False)`` iterated once, its own tf.data pipeline on every core, its import not
 counted); the load average before each is printed, as the machine may be shared. At
 the end it re-ingests after adding 1% more images (the ingestion cache reuses the
-rest). The last line::
+rest). The line before the last gives each side's CPU time per image and
+``cpu_ratio`` (Keras's CPU seconds over ingestion's), which depends less than the
+wall-time ratio on what else the machine runs. The last line::
 
     images=<N> peak_rss_mb=<max over stages> ingest_images_per_s=<x>
     baseline_images_per_s=<y> ratio=<x/y> stored_bytes_ratio=<dataset outputs / source>
@@ -198,21 +200,24 @@ def _environment() -> dict[str, str]:
 
 @dataclass
 class Measured:
-    """One command's run: wall seconds, peak RSS of its process tree, its outcome."""
+    """One command's run: wall seconds, peak RSS and CPU seconds of its process tree,
+    its outcome."""
 
     name: str
     seconds: float
     peak_rss_mb: float
     returncode: int
     output: str
+    cpu_seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
         return self.returncode == 0
 
 
-def _tree_rss(process: psutil.Process) -> int:
-    """Resident bytes of ``process`` and all its descendants, summed."""
+def _tree_sample(process: psutil.Process, cpu: dict[int, float]) -> int:
+    """Resident bytes of ``process`` and all its descendants, summed; records each
+    one's CPU seconds so far (user and system) in ``cpu``, by pid."""
     total = 0
     try:
         members = [process, *process.children(recursive=True)]
@@ -221,11 +226,14 @@ def _tree_rss(process: psutil.Process) -> int:
     for member in members:
         with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
             total += member.memory_info().rss
+            times = member.cpu_times()
+            cpu[member.pid] = max(cpu.get(member.pid, 0.0), times.user + times.system)
     return total
 
 
 def measure(name: str, command: list[str], cwd: Path) -> Measured:
-    """Runs ``command``, polling the RSS of its process tree every 0.1 s."""
+    """Runs ``command``, polling the RSS and CPU time of its process tree every 0.1 s
+    (CPU time depends less than wall time on what else the machine runs)."""
     started = time.perf_counter()
     with tempfile.TemporaryFile(mode="w+") as output:
         child = subprocess.Popen(
@@ -233,21 +241,22 @@ def measure(name: str, command: list[str], cwd: Path) -> Measured:
         )
         watched = psutil.Process(child.pid)
         peak = 0
+        cpu: dict[int, float] = {}
         while child.poll() is None:
-            peak = max(peak, _tree_rss(watched))
+            peak = max(peak, _tree_sample(watched, cpu))
             time.sleep(0.1)
         seconds = time.perf_counter() - started
         output.seek(0)
         text = output.read()
-    return Measured(name, seconds, peak / 2**20, child.returncode, text)
+    return Measured(name, seconds, peak / 2**20, child.returncode, text, sum(cpu.values()))
 
 
 def report(result: Measured, images: int | None = None) -> None:
     rate = f", {images / result.seconds:,.0f} images/s" if images else ""
     status = "ok" if result.ok else f"FAILED (exit {result.returncode})"
     print(
-        f"{result.name}: {result.seconds:.1f} s{rate}, peak RSS {result.peak_rss_mb:,.0f} MB "
-        f"(process tree), {status}",
+        f"{result.name}: {result.seconds:.1f} s{rate}, peak RSS {result.peak_rss_mb:,.0f} MB, "
+        f"CPU {result.cpu_seconds:.1f} s (process tree), {status}",
         flush=True,
     )
     if not result.ok:
@@ -259,13 +268,17 @@ def report(result: Measured, images: int | None = None) -> None:
 KERAS_BASELINE = """
 import json, sys, time
 import keras
-started = time.perf_counter()
+started, cpu = time.perf_counter(), time.process_time()
 dataset = keras.utils.image_dataset_from_directory(
     sys.argv[1], image_size=(int(sys.argv[2]), int(sys.argv[2])), batch_size=256, shuffle=False,
     verbose=False,
 )
 count = sum(int(labels.shape[0]) for _, labels in dataset)
-print(json.dumps({"images": count, "seconds": time.perf_counter() - started}))
+print(json.dumps({
+    "images": count,
+    "seconds": time.perf_counter() - started,
+    "cpu_seconds": time.process_time() - cpu,
+}))
 """
 
 
@@ -337,8 +350,9 @@ def prepare_project(project: Path, size: int) -> None:
     params_file.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-def keras_baseline(images_folder: Path, size: int, workdir: Path) -> float:
-    """Seconds Keras takes to decode and resize the folder once (its import not counted)."""
+def keras_baseline(images_folder: Path, size: int, workdir: Path) -> tuple[float, float]:
+    """Seconds and CPU seconds Keras takes to decode and resize the folder once (its
+    import not counted)."""
     load = os.getloadavg()[0]
     result = measure(
         "keras baseline",
@@ -352,11 +366,11 @@ def keras_baseline(images_folder: Path, size: int, workdir: Path) -> float:
     inner = json.loads(result.output.strip().splitlines()[-1])
     print(
         f"  decoding and resizing {inner['images']:,} images: {inner['seconds']:.1f} s, "
-        f"{inner['images'] / inner['seconds']:,.0f} images/s (the process, with its import: "
-        f"{result.seconds:.1f} s)",
+        f"{inner['images'] / inner['seconds']:,.0f} images/s, CPU {inner['cpu_seconds']:.1f} s "
+        f"(the process, with its import: {result.seconds:.1f} s)",
         flush=True,
     )
-    return float(inner["seconds"])
+    return float(inner["seconds"]), float(inner["cpu_seconds"])
 
 
 def reingest_grown(project: Path, images_folder: Path, count: int, size: int) -> Measured:
@@ -398,7 +412,7 @@ def main() -> None:
             raise SystemExit("ingestion failed: nothing more to measure")
         print(f"  ingestion logged: {_logged_rate(ingestion.output)}", flush=True)
         # Right after the ingestion, so that both see the machine as alike as may be.
-        baseline_seconds = keras_baseline(images_folder, args.size, workdir)
+        baseline_seconds, baseline_cpu = keras_baseline(images_folder, args.size, workdir)
         stages = {"ingestion": ingestion}
         for stage in ("data_validation", "data_processing", "training"):
             if all(result.ok for result in stages.values()):
@@ -418,6 +432,13 @@ def main() -> None:
         peak = max(result.peak_rss_mb for result in [*stages.values(), again])
         ingest_rate = args.images / ingestion.seconds
         baseline_rate = args.images / baseline_seconds
+        # CPU time per image, which depends less on what else runs on the machine.
+        print(
+            f"cpu_us_per_image: ingestion {ingestion.cpu_seconds / args.images * 1e6:.0f} "
+            f"(the whole kedro run), keras {baseline_cpu / args.images * 1e6:.0f}; "
+            f"cpu_ratio={baseline_cpu / ingestion.cpu_seconds:.3f}",
+            flush=True,
+        )
         print(
             f"images={args.images} peak_rss_mb={peak:.0f} ingest_images_per_s={ingest_rate:.0f} "
             f"baseline_images_per_s={baseline_rate:.0f} ratio={ingest_rate / baseline_rate:.3f} "
