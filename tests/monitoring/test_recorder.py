@@ -67,10 +67,10 @@ def test_a_full_queue_and_the_size_cap_drop_records_and_count_them(
     request = prediction(digits[0][:3], ["0", "1", "2"])
     recorder = PredictionRecorder(log_settings(tmp_path, queue_size=1))  # writer not started
     assert recorder.offer(request) and not recorder.offer(request)
-    assert recorder.dropped[QUEUE_FULL] == 3
+    assert recorder.dropped[QUEUE_FULL] == 1
     capped = PredictionRecorder(log_settings(tmp_path, max_log_bytes=1))
     capped.stored_bytes = 1
-    assert not capped.offer(request) and capped.dropped[SIZE_CAP] == 3
+    assert not capped.offer(request) and capped.dropped[SIZE_CAP] == 1
 
 
 def test_offering_never_waits_for_the_writer(
@@ -140,12 +140,17 @@ def test_kill_9_while_logging_loses_at_most_the_open_segment(tmp_path: Path) -> 
     assert not [p for p in tmp_path.rglob(f"{TEMP_PREFIX}*") if p in segments]
 
 
-def test_recent_requests_are_remembered_for_feedback(
+def test_the_open_segment_answers_for_its_requests(
     tmp_path: Path, digits: tuple[np.ndarray, np.ndarray]
 ) -> None:
     request = prediction(digits[0][:2], ["4", "9"])
-    recorder = record_all(tmp_path, [request])
+    recorder = PredictionRecorder(log_settings(tmp_path))
+    recorder.start()
+    recorder.offer(prediction(digits[0][:1], ["0"]))
+    recorder.offer(request)
+    recorder.wait_written()
     found = recorder.lookup(request.request_id, "digits")
+    recorder.close()
     assert found is not None
     assert (found.model, found.version, found.predicted) == ("digits", 1, ("4", "9"))
     assert found.time == request.time

@@ -91,11 +91,11 @@ def read_labels_file(path: Path) -> list[dict[str, Any]]:
     return entries
 
 
-def scan_log(folder: Path, model: str) -> dict[str, Logged]:
-    """Every logged request of ``model`` in the closed segments, by request id."""
-    table = read_segments(
-        list_segments(folder, model), ("request_id", "instance", "version", "predicted", "time")
-    )
+def scan_log(folder: Path, model: str, segments: list[Path] | None = None) -> dict[str, Logged]:
+    """Every logged request of ``model`` in its closed segments (or in ``segments``),
+    by request id."""
+    paths = list_segments(folder, model) if segments is None else segments
+    table = read_segments(paths, ("request_id", "instance", "version", "predicted", "time"))
     found: dict[str, dict[int, str]] = {}
     meta: dict[str, tuple[int, float]] = {}
     columns = table.to_pydict()

@@ -25,11 +25,11 @@ import random
 import threading
 import time
 import uuid
-from collections import Counter, OrderedDict, deque
+from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
+from typing import Any
 
 from visionops.monitoring.figures import LiveCounts
 from visionops.monitoring.layout import list_segments, segment_path
@@ -45,7 +45,6 @@ from visionops.monitoring.settings import LogSettings
 logger = logging.getLogger(__name__)
 
 QUEUE_FULL, SIZE_CAP, WRITE_ERROR = "queue_full", "size_cap", "write_error"
-RECENT_REQUESTS = 200_000
 BUCKET_SECONDS = 60.0
 DRAIN_SECONDS = 0.2
 SIZE_RESCAN_SECONDS = 30.0
@@ -67,10 +66,18 @@ class PredictionRecorder:
     Args:
         settings: The prediction log's settings.
         window_s: How far back the live counts for the gauges reach.
+        convert: Turns what the server offers into a :class:`Prediction` (None: not a
+            prediction to record), in the writer thread; None when it offers those.
     """
 
-    def __init__(self, settings: LogSettings, window_s: float = 3600.0) -> None:
+    def __init__(
+        self,
+        settings: LogSettings,
+        window_s: float = 3600.0,
+        convert: Callable[[Any], Prediction | None] | None = None,
+    ) -> None:
         self.settings = settings
+        self._convert = convert
         self.window_s = window_s
         self.run = uuid.uuid4().hex[:8]
         self.dropped: Counter = Counter()
@@ -84,7 +91,6 @@ class PredictionRecorder:
         self._seq = 0
         self._open: dict[str, dict[str, list]] = {}
         self._opened_at: dict[str, float] = {}
-        self._recent: OrderedDict[str, tuple[str, int, tuple[str, ...], float]] = OrderedDict()
         self._windows: dict[str, deque[tuple[float, LiveCounts]]] = {}
         self._lock = threading.Lock()
         self._processed = threading.Condition(self._lock)
@@ -100,19 +106,23 @@ class PredictionRecorder:
         self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
         self._thread.start()
 
-    def offer(self, prediction: Prediction) -> bool:
-        """Queues one answered request, sampled; never blocks. False if it is dropped."""
+    def offer(self, item: Any) -> bool:
+        """Queues one answered request, sampled; never blocks. False if it is dropped.
+
+        ``item`` is a :class:`Prediction`, or what ``convert`` (given to the recorder)
+        turns into one in the writer thread, so that the server's side costs a tuple.
+        """
         rate = self.settings.sample_rate
         if rate < 1.0 and random.random() >= rate:
             self.sampled_out += 1
             return False
         if self.settings.max_log_bytes and self.stored_bytes >= self.settings.max_log_bytes:
-            self.dropped[SIZE_CAP] += prediction.size
+            self.dropped[SIZE_CAP] += 1
             return False
         if len(self._queue) >= self.settings.queue_size:
-            self.dropped[QUEUE_FULL] += prediction.size
+            self.dropped[QUEUE_FULL] += 1
             return False
-        self._queue.append(prediction)
+        self._queue.append(item)
         self._offered += 1
         return True
 
@@ -131,13 +141,26 @@ class PredictionRecorder:
             self._processed.wait_for(lambda: self._handled >= target, timeout)
 
     def lookup(self, request_id: str, model: str) -> Logged | None:
-        """What this server logged of ``request_id`` (a request to ``model``) recently;
-        None if it holds nothing."""
+        """What the open segment of ``model`` holds of ``request_id``; None if nothing
+        (the closed segments are on disk, see :func:`visionops.monitoring.feedback.scan_log`).
+        """
         with self._lock:
-            found = self._recent.get(request_id)
-        if found is None or found[0] != model:
-            return None
-        return Logged(*found)
+            segment = self._open.get(model)
+            if segment is None:
+                return None
+            try:
+                first = segment["request_id"].index(request_id)
+            except ValueError:
+                return None
+            end = first
+            while end < len(segment["request_id"]) and segment["request_id"][end] == request_id:
+                end += 1
+            return Logged(
+                model,
+                segment["version"][first],
+                tuple(segment["predicted"][first:end]),
+                segment["time"][first],
+            )
 
     def window(self, model: str) -> LiveCounts:
         """The live counts of ``model`` over the last ``window_s`` seconds."""
@@ -190,9 +213,21 @@ class PredictionRecorder:
                 self._last_rescan = time.monotonic()
             self.writer_cpu_seconds += time.thread_time() - started
 
-    def _add(self, batch: list[Prediction], profile: int) -> int:
+    def _add(self, batch: list[Any], profile: int) -> int:
         """Adds a batch of requests to the open segments; returns how many images it
         profiled."""
+        if self._convert is not None:
+            converted = []
+            for item in batch:
+                try:
+                    prediction = self._convert(item)
+                except Exception:  # a record must never take the writer down
+                    logger.exception("Could not record a request")
+                    self.dropped[WRITE_ERROR] += 1
+                    continue
+                if prediction is not None:
+                    converted.append(prediction)
+            batch = converted
         by_model: dict[str, list[Prediction]] = {}
         for prediction in batch:
             by_model.setdefault(prediction.model, []).append(prediction)
@@ -204,31 +239,18 @@ class PredictionRecorder:
                 )
             except Exception:  # a record must never take the writer down
                 logger.exception("Could not record %d request(s) of %s", len(requests), model)
-                self.dropped[WRITE_ERROR] += sum(request.size for request in requests)
+                self.dropped[WRITE_ERROR] += len(requests)
                 continue
             rows = len(columns["seq"])
             profiled += sum(1 for blob in columns["value_counts"] if blob is not None)
             self._seq += rows
-            self._remember(requests, columns)
+            self._count(requests, columns)
             self._append(model, columns, requests[0].time)
         return profiled
 
-    def _remember(self, requests: list[Prediction], columns: dict[str, list]) -> None:
-        # Kept as tuples of strings and numbers, which the garbage collector stops
-        # tracking: 200,000 remembered requests add nothing to its full collections (as
-        # objects they would, and every such collection would stall the server).
+    def _count(self, requests: list[Prediction], columns: dict[str, list]) -> None:
+        """Adds a batch's rows to the live counts of the gauges."""
         predicted = columns["predicted"]
-        if len(predicted) == len(requests):
-            answers = [(name,) for name in predicted]
-        else:
-            ends = np.cumsum([request.size for request in requests]).tolist()
-            answers = [
-                tuple(predicted[end - r.size : end]) for r, end in zip(requests, ends, strict=True)
-            ]
-        logged = [
-            (request.request_id, (request.model, request.version, answer, request.time))
-            for request, answer in zip(requests, answers, strict=True)
-        ]
         batch = LiveCounts(
             images=len(predicted),
             sizes=Counter(
@@ -241,9 +263,6 @@ class PredictionRecorder:
             if blob is not None:
                 batch.add_counts(counts_array(blob))
         with self._lock:
-            self._recent.update(logged)
-            while len(self._recent) > RECENT_REQUESTS:
-                self._recent.popitem(last=False)
             self._bucket(requests[0].model, requests[-1].time).merge(batch)
 
     def _append(self, model: str, columns: dict[str, list], first_time: float) -> None:
@@ -252,15 +271,18 @@ class PredictionRecorder:
         while offset < total:
             segment = self._open.get(model)
             if segment is None:
-                segment = self._open[model] = {name: [] for name in COLUMNS}
-                self._opened_at[model] = columns["time"][offset]
+                with self._lock:
+                    segment = self._open[model] = {name: [] for name in COLUMNS}
+                    self._opened_at[model] = columns["time"][offset]
             room = self.settings.segment_records - len(segment["seq"])
-            for name in COLUMNS:
-                segment[name] += columns[name][offset : offset + room]
+            with self._lock:  # lookup() reads the open segment
+                for name in COLUMNS:
+                    segment[name] += columns[name][offset : offset + room]
             offset += room
             if len(segment["seq"]) >= self.settings.segment_records:
-                self._write(model, segment)
-                del self._open[model], self._opened_at[model]
+                self._write(model, segment)  # on disk before it leaves memory
+                with self._lock:
+                    del self._open[model], self._opened_at[model]
 
     def _close_due(self, force: bool) -> None:
         """Writes the segments whose first row is ``segment_seconds`` old (all: ``force``)."""
@@ -268,8 +290,9 @@ class PredictionRecorder:
         for model in list(self._open):
             segment = self._open[model]
             if force or now - self._opened_at[model] >= self.settings.segment_seconds:
-                self._write(model, segment)
-                del self._open[model], self._opened_at[model]
+                self._write(model, segment)  # on disk before it leaves memory
+                with self._lock:
+                    del self._open[model], self._opened_at[model]
 
     def _write(self, model: str, segment: dict[str, list]) -> None:
         path = segment_path(

@@ -93,14 +93,14 @@ class ProductionLoop:
         self.tokens: WriteTokens = load_write_tokens(project_dir)
         log = self.settings.log
         self.recorder = (
-            PredictionRecorder(log, self.settings.server_window_s)
+            PredictionRecorder(log, self.settings.server_window_s, self._prediction)
             if log.enabled and log_predictions
             else None
         )
         self.unauthenticated: Counter = Counter()
         self.feedback_labels: Counter = Counter()
         self._stores: dict[str, FeedbackStore] = {}
-        self._on_disk: dict[str, tuple[int, dict[str, Logged]]] = {}
+        self._on_disk: dict[str, tuple[set[str], dict[str, Logged]]] = {}
         self._references: dict[tuple[str, int], Reference] = {}
         self._shapes: dict[int, tuple[int, int, int] | None] = {}
         self._label_cache: dict[tuple[int, int], tuple[ModelState, str]] = {}
@@ -139,9 +139,29 @@ class ProductionLoop:
         arrays: Mapping[str, np.ndarray],
         outputs: Mapping[str, np.ndarray],
     ) -> None:
-        """Hands one answered predict call to the log (sampled; never waits)."""
-        if self.recorder is None or PROBABILITIES not in outputs:
-            return
+        """Hands one answered predict call to the log (sampled; never waits). Only a
+        tuple is made here; the writer thread reads it (:meth:`_prediction`)."""
+        if self.recorder is not None:
+            self.recorder.offer(
+                (
+                    request_id,
+                    time.time(),
+                    state,
+                    loaded,
+                    label,
+                    signature,
+                    protocol,
+                    arrays,
+                    outputs,
+                )
+            )
+
+    def _prediction(self, item: tuple) -> Prediction | None:
+        """What :meth:`record` offered, as a :class:`Prediction` (in the writer thread);
+        None for a signature that returns no class probabilities."""
+        request_id, moment, state, loaded, label, signature, protocol, arrays, outputs = item
+        if PROBABILITIES not in outputs:
+            return None
         inputs = arrays.get(BYTES_INPUT)
         if inputs is None:
             inputs = arrays.get(UINT8_INPUT)
@@ -150,20 +170,18 @@ class ProductionLoop:
         key = id(loaded)
         if key not in self._shapes:
             self._shapes[key] = _image_shape(loaded)
-        self.recorder.offer(
-            Prediction(
-                request_id=request_id,
-                time=time.time(),
-                model=loaded.model_name,
-                version=loaded.version,
-                label=label if label is not None else self._labels(state, loaded.version),
-                signature=signature,
-                protocol=protocol,
-                inputs=inputs,
-                probabilities=outputs[PROBABILITIES],
-                class_names=outputs.get(CLASS_NAMES),
-                image_shape=self._shapes[key],
-            )
+        return Prediction(
+            request_id=request_id,
+            time=moment,
+            model=loaded.model_name,
+            version=loaded.version,
+            label=label if label is not None else self._labels(state, loaded.version),
+            signature=signature,
+            protocol=protocol,
+            inputs=inputs,
+            probabilities=outputs[PROBABILITIES],
+            class_names=outputs.get(CLASS_NAMES),
+            image_shape=self._shapes[key],
         )
 
     def _labels(self, state: ModelState, version: int) -> str:
@@ -210,10 +228,15 @@ class ProductionLoop:
             if found is not None:
                 return found
         segments = list_segments(self.folder, model)
-        count, index = self._on_disk.get(model, (-1, {}))
-        if count != len(segments):
-            index = scan_log(self.folder, model)
-            self._on_disk[model] = (len(segments), index)
+        scanned, index = self._on_disk.get(model, (set(), {}))
+        names = {path.name for path in segments}
+        if not scanned <= names:  # purged since: read them all again
+            scanned, index = set(), {}
+        new = [path for path in segments if path.name not in scanned]
+        if new:
+            index = {**index, **scan_log(self.folder, model, new)}
+            scanned = scanned | {path.name for path in new}
+        self._on_disk[model] = (scanned, index)
         return index.get(request_id)
 
     def _submit(self, state: ModelState, items: list[dict[str, Any]], sender: str) -> Any:
@@ -292,7 +315,7 @@ class ProductionLoop:
         yield f"# TYPE {LOG_PREFIX}_segments_total counter"
         yield f"{LOG_PREFIX}_segments_total {recorder.segments_written}"
         yield (
-            f"# HELP {LOG_PREFIX}_dropped_total Images not recorded: the queue was full "
+            f"# HELP {LOG_PREFIX}_dropped_total Requests not recorded: the queue was full "
             "(queue_full), the log reached max_log_mb (size_cap), or writing failed "
             "(write_error)."
         )
