@@ -2,20 +2,24 @@
 against the same six containers run directly, `docker run` one after another.
 
 All three run in this one process, on the same image and the default data (digits),
-each in a fresh project folder: first the direct runs (the baseline), then `airflow
-dags test visionops` (pipelines/airflow_dag.py, SQLite, in-process), then the compose
-file's `docker compose up`. Per stage: a direct run's `docker run` wall time; an
+each in a fresh project folder: the direct runs (the baseline), `airflow dags test
+visionops` (pipelines/airflow_dag.py, SQLite, in-process) and the compose file's
+`docker compose up`. Per stage: a direct run's `docker run` wall time; an
 Airflow task's start to end; a Compose container's start to finish (what Compose
 spends between containers is in its total only). Builds what is missing first (the
-engine and image, .orchestrators/), untimed. Last line:
+engine and image, .orchestrators/), untimed. With ``--rounds N`` the three ways run N
+times, each round in another order, and the medians are printed: a shared machine's
+load moves single runs by seconds. Last line:
 ``direct_s=.. airflow_s=.. compose_s=.. airflow_ratio=.. compose_ratio=..``.
 
-Usage: .venv/bin/python benchmarks/orchestrator_overhead.py
+Usage: .venv/bin/python benchmarks/orchestrator_overhead.py [--rounds 3]
 """
 
 from __future__ import annotations
 
+import argparse
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -99,22 +103,41 @@ def _instant(text: str) -> float:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="rounds of the three ways (each round in another order); medians are printed",
+    )
+    rounds = parser.parse_args().rounds
     image = build_image()
     orchestrators = build_orchestrators()
     print(f"image {image}; {docker('version', '--format', '{{.Server.Version}}').stdout.strip()}")
-    print(f"load average before: {' '.join(f'{load:.2f}' for load in os.getloadavg())}")
-    with tempfile.TemporaryDirectory() as folder:
-        root = Path(folder)
-        runs = {
-            "direct": direct(image, root / "direct"),
-            "airflow": under_airflow(image, orchestrators, root / "airflow"),
-            "compose": under_compose(image, orchestrators, root / "compose"),
-        }
-    print(f"{'stage':<18}" + "".join(f"{name + '_s':>12}" for name in runs))
+    ways = {
+        "direct": lambda root: direct(image, root),
+        "airflow": lambda root: under_airflow(image, orchestrators, root),
+        "compose": lambda root: under_compose(image, orchestrators, root),
+    }
+    walls: dict[str, list[float]] = {name: [] for name in ways}
+    stages: dict[str, dict[str, list[float]]] = {name: {} for name in ways}
+    for number in range(rounds):
+        order = list(ways)[number % 3 :] + list(ways)[: number % 3]
+        load = " ".join(f"{value:.2f}" for value in os.getloadavg())
+        with tempfile.TemporaryDirectory() as folder:
+            for name in order:
+                wall, times = ways[name](Path(folder) / name)
+                walls[name].append(wall)
+                for stage, seconds in times.items():
+                    stages[name].setdefault(stage, []).append(seconds)
+        totals = " ".join(f"{name}_s={walls[name][-1]:.1f}" for name in order)
+        print(f"round {number + 1}: {totals} (load average before: {load})")
+    print(f"{'stage':<18}" + "".join(f"{name + '_s':>12}" for name in ways))
     for stage in compose_stages():
-        print(f"{stage:<18}" + "".join(f"{times[stage]:>12.1f}" for _, times in runs.values()))
-    print(f"{'total (wall)':<18}" + "".join(f"{wall:>12.1f}" for wall, _ in runs.values()))
-    direct_s, airflow_s, compose_s = (wall for wall, _ in runs.values())
+        cells = "".join(f"{statistics.median(stages[name][stage]):>12.1f}" for name in ways)
+        print(f"{stage:<18}{cells}")
+    print(f"{'total (wall)':<18}" + "".join(f"{statistics.median(walls[n]):>12.1f}" for n in ways))
+    direct_s, airflow_s, compose_s = (statistics.median(walls[name]) for name in ways)
     print(
         f"direct_s={direct_s:.1f} airflow_s={airflow_s:.1f} compose_s={compose_s:.1f} "
         f"airflow_ratio={airflow_s / direct_s:.2f} compose_ratio={compose_s / direct_s:.2f}"

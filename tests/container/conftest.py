@@ -30,6 +30,7 @@ from PIL import Image
 
 from e2e.conftest import ROOT
 from visionops.config import PARAMS_FILE, merged
+from visionops.containers.airflow import DOCKER_DAG_ID
 
 IMAGE = os.environ.get("VISIONOPS_TEST_IMAGE", "visionops:test")
 BUILD_TIMEOUT_S = 45 * 60
@@ -224,7 +225,6 @@ def post_json(url: str, body: dict, timeout_s: float = 60) -> dict:
 
 ORCHESTRATORS_TIMEOUT_S = 15 * 60
 RUN_TIMEOUT_S = 15 * 60
-DAG_ID = "visionops"
 # The bad-data runs' source: an image folder with one truncated file in it.
 IMAGE_FOLDER = "data/01_raw/pets"
 BROKEN_IMAGE = "dog/007.png"
@@ -289,7 +289,9 @@ def orchestrated_project(root: Path) -> Path:
     """A project folder as an orchestrator's host sees it in a clone: pipelines/ as
     generated, data/ with its (empty) layers, and an empty registry/."""
     project = root / "visionops"
-    shutil.copytree(ROOT / "pipelines", project / "pipelines")
+    shutil.copytree(
+        ROOT / "pipelines", project / "pipelines", ignore=shutil.ignore_patterns("__pycache__")
+    )
     for layer in sorted(path.name for path in (ROOT / "data").iterdir() if path.is_dir()):
         (project / "data" / layer).mkdir(parents=True)
     (project / "registry").mkdir()
@@ -382,15 +384,16 @@ def airflow_dags_test(orchestrators: Path, home: Path, project: Path, image: str
     ``image`` on the local engine, with ``project``'s data/ and registry/."""
     started = time.perf_counter()
     result = airflow(
-        orchestrators, home, "dags", "test", DAG_ID,
+        orchestrators, home, "dags", "test", DOCKER_DAG_ID,
         VISIONOPS_IMAGE=image, VISIONOPS_PROJECT_DIR=str(project), VISIONOPS_USER=host_user(),
     )  # fmt: skip
     wall_s = time.perf_counter() - started
     output = result.stdout + result.stderr
     finished = re.search(r"DagRun Finished: dag_id=\S+, .*?run_id=([^,]+),", output)
     assert finished, f"no DagRun finished (exit {result.returncode}):\n{output[-3000:]}"
+    run_id = finished.group(1)
     listed = airflow(
-        orchestrators, home, "tasks", "states-for-dag-run", DAG_ID, finished.group(1), "-o", "json"
+        orchestrators, home, "tasks", "states-for-dag-run", DOCKER_DAG_ID, run_id, "-o", "json"
     )
     assert listed.returncode == 0, listed.stderr[-3000:]
     tasks = json.loads(listed.stdout.strip().splitlines()[-1])

@@ -84,7 +84,8 @@ def test_header_commands_run_every_stage_serve_the_model_and_clean_up(
     )
     assert served.returncode == 0, served.stderr[-3000:]
     assert wait_healthy(f"{compose_project}-serve-1") == "healthy"
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models/classifier") as reply:
+    model = f"http://127.0.0.1:{port}/v1/models/classifier"
+    with urllib.request.urlopen(model, timeout=30) as reply:
         status = json.loads(reply.read())["model_version_status"]
     assert [(entry["version"], entry["state"]) for entry in status] == [("1", "AVAILABLE")]
 
