@@ -5,9 +5,10 @@ which only samples it and appends it to a bounded queue (a deque: no lock, no wa
 of the writer per request): it never waits. When the queue is full, or the stored log
 has reached its size cap, the record is dropped and counted (``dropped``, shown in
 ``/metrics``). Every ``DRAIN_SECONDS`` the writer thread takes what is queued and turns
-it into rows (hashes, header sizes; decoding for the pixel value counts of at most
-``profile_per_second`` images) off the request path, and keeps them in the open
-segment, in memory, until it holds
+it, ``CHUNK`` requests at a time, into rows off the request path (a hash for every
+image; size and pixel value counts, which need decoding, for at most
+``profile_per_second`` images a second), and keeps them in the open segment, in
+memory, until it holds
 ``segment_records`` rows or its first row is ``segment_seconds`` old; the segment is
 then written as a Parquet file through a temporary file, fsync and rename. A ``kill -9``
 thus loses at most the open segment (and the queue), and never leaves a closed segment
@@ -47,6 +48,7 @@ logger = logging.getLogger(__name__)
 QUEUE_FULL, SIZE_CAP, WRITE_ERROR = "queue_full", "size_cap", "write_error"
 BUCKET_SECONDS = 60.0
 DRAIN_SECONDS = 0.2
+CHUNK = 64
 SIZE_RESCAN_SECONDS = 30.0
 
 
@@ -200,8 +202,11 @@ class PredictionRecorder:
             last = now
             batch = [self._queue.popleft() for _ in range(len(self._queue))]
             started = time.thread_time()
-            if batch:
-                budget -= self._add(batch, int(budget))
+            for start in range(0, len(batch), CHUNK):
+                budget -= self._add(batch[start : start + CHUNK], int(budget))
+                # Hands the interpreter back to the event loop now rather than when it
+                # next asks for it (up to sys.getswitchinterval(), 5 ms, of stalled requests).
+                time.sleep(0)
             with self._processed:
                 self._handled += len(batch)
                 self._processed.notify_all()
