@@ -8,15 +8,15 @@ has reached its size cap, the record is dropped and counted (``dropped``, shown 
 it, ``CHUNK`` requests at a time, into rows off the request path (a hash for every
 image; size and pixel value counts, which need decoding, for at most
 ``profile_per_second`` images a second), and keeps them in the open segment, in
-memory, until it holds
-``segment_records`` rows or its first row is ``segment_seconds`` old; the segment is
-then written as a Parquet file through a temporary file, fsync and rename. A ``kill -9``
-thus loses at most the open segment (and the queue), and never leaves a closed segment
-half-written; a clean stop writes the open segment first.
+memory, until it holds ``segment_records`` rows or its first row is
+``segment_seconds`` old; the segment is then written as a Parquet file through a
+temporary file, fsync and rename. A ``kill -9`` thus loses at most the open segment
+(and the queue), and never leaves a closed segment half-written; a clean stop writes
+the open segment first.
 
-The writer also keeps, for the feedback endpoint, the predicted classes of the most
-recent requests by request id, and, for the server's gauges, the live counts of the
-last ``window_s`` seconds.
+The open segment answers the feedback endpoint for requests not yet on disk, and the
+writer keeps, for the server's gauges, the live counts of the last ``window_s``
+seconds.
 """
 
 from __future__ import annotations
