@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).parents[1]
-LOCKS = ("requirements.lock", "requirements-bootstrap.lock")
+LOCKS = ("requirements.lock", "requirements-bootstrap.lock", "requirements-orchestrators.lock")
 
 
 def _requirements(path: Path) -> dict[str, list[str]]:

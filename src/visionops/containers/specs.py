@@ -119,7 +119,7 @@ COMPOSE_OPERATIONS = (
     "Resources and retries come from conf/base/operations.yml: memory is each service's\n"
     "limit, CPUs and GPUs are reservations, and a stage that exits non-zero restarts up\n"
     "to `retries` times (restart: on-failure:N), whatever made it fail. Compose has no\n"
-    "time limit for a service: `timeout` holds under Argo, Kubernetes and Ray only."
+    "time limit for a service: `timeout` holds under Airflow, Argo, Kubernetes and Ray."
 )
 
 
