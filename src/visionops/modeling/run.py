@@ -40,13 +40,21 @@ def run_training(
     else in this process (see :func:`visionops.modeling.trainer.train_model`)."""
     if not ray_address():
         return train_model(train, val, params, checkpoints=checkpoints, epoch_log=epoch_log)
+    import ray
+
+    from visionops.dataplane.parallel import connect_to_ray
     from visionops.modeling.ray_training import train_on_ray
 
+    connect_to_ray()
+    workers = ray_workers(params)
+    # A GPU for each worker where the cluster has that many; else they train on CPUs.
+    use_gpu = ray.cluster_resources().get("GPU", 0) >= workers
     result = train_on_ray(
         train.folder,
         val.folder,
         params,
-        ray_workers(params),
+        workers,
+        use_gpu=use_gpu,
         checkpoint_dir=None if checkpoints is None else checkpoints.directory,
     )
     if epoch_log is not None:
