@@ -40,10 +40,11 @@ logging_overhead=<o>``.
 The servers above record no prediction (``--no-prediction-log``). Beside each batched
 one runs its twin with the prediction log on, images captured and every request
 recorded (the defaults of conf/base/monitoring.yml: sample rate 1, segments of 2,000
-rows or 10 s), writing to a temporary folder. At concurrency 32 the twins take their
-turns right after the server they mirror; ``logging_overhead`` is the requests/s of
-the best batched server without the log over its twin's with it (target: at most
-1.10), with the twins' dropped records (a full queue) printed beside it.
+rows or 10 s), writing to a temporary folder. At every level each twin takes its
+turn right after the server it mirrors (so both are as warm); ``logging_overhead`` is
+the requests/s of the best batched server without the log at concurrency 32 over its
+twin's with it (target: at most 1.10), with the twins' dropped records (a full queue)
+printed before it.
 ``--logging-only`` measures just that: the batched servers and their twins, at
 concurrency 32.
 
@@ -312,15 +313,15 @@ def run_rounds(
     """Every server's turns at every level, the logged twins' and gRPC's at the top one."""
     top = CONCURRENCY[-1]
     turns = {(config, level): [] for config in servers for level in levels}
-    logged_turns: dict[Config, list[dict[str, Any]]] = {config: [] for config in logged}
+    twin_turns = {(config, level): [] for config in logged for level in levels}
     grpc_turns: dict[Config, list[dict[str, Any]]] = {config: [] for config in grpc}
     for level in levels:
         for _ in range(args.rounds):
             for config, (server, port) in servers.items():
                 turns[config, level].append(measure_turn(server, port, body, level, args.seconds))
-                if level == top and config in logged:
+                if config in logged:  # at every level, so that both are as warm
                     twin, twin_port = logged[config]
-                    logged_turns[config].append(
+                    twin_turns[config, level].append(
                         measure_turn(twin, twin_port, body, level, args.seconds)
                     )
                 if level == top and config in grpc:
@@ -330,9 +331,14 @@ def run_rounds(
                     )
         for config in servers:
             print_row("", config, level, turns[config, level])
-    for config, config_turns in logged_turns.items():
-        print_row(
-            "logged ", config, top, config_turns, f" dropped={dropped_records(logged[config][1])}"
+        for config in logged:
+            print_row("logged ", config, level, twin_turns[config, level])
+    logged_turns = {config: twin_turns[config, top] for config in logged}
+    for config in logged:
+        print(
+            f"logged max_batch_size={config[0]} threads={config[1]}: dropped "
+            f"{dropped_records(logged[config][1])} record(s)",
+            flush=True,
         )
     for config, config_turns in grpc_turns.items():
         print_row("grpc ", config, top, config_turns)
