@@ -13,6 +13,7 @@ from kedro.framework.hooks import hook_impl
 
 from visionops.datasets.image_source import ImageSourceDataset
 from visionops.errors import VisionOpsError
+from visionops.sources import resolve_paths
 
 logger = logging.getLogger(__name__)
 
@@ -43,9 +44,9 @@ class SourceDatasetHook:
         path = params.get("path")
         if path and not Path(path).is_absolute():
             path = str(self._project_path / path)
-        catalog[SOURCE_DATASET] = ImageSourceDataset(
-            source=params.get("source", "digits"), path=path
-        )
+        # A list of sources: each entry's relative path is taken from the root too.
+        source = resolve_paths(params.get("source", "digits"), self._project_path)
+        catalog[SOURCE_DATASET] = ImageSourceDataset(source=source, path=path)
 
 
 def _drop_resume_advice(record: logging.LogRecord) -> bool:

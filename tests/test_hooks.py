@@ -1,0 +1,42 @@
+"""The source dataset the hook adds takes relative paths from the project root, for one
+source and for each entry of a list of sources."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+from kedro.io import DataCatalog
+
+from visionops.hooks import SOURCE_DATASET, SourceDatasetHook
+
+
+def _source_of(hook: SourceDatasetHook, ingestion: dict) -> tuple[object, object]:
+    catalog = DataCatalog()
+    hook.after_catalog_created(catalog, {"params:ingestion": ingestion})
+    dataset = catalog[SOURCE_DATASET]
+    return dataset._source, dataset._path
+
+
+def test_relative_paths_are_taken_from_the_project_root(tmp_path: Path) -> None:
+    hook = SourceDatasetHook()
+    hook.after_context_created(SimpleNamespace(project_path=tmp_path))
+
+    one = _source_of(hook, {"source": "image_folder", "path": "data/01_raw/pets"})
+    several = _source_of(
+        hook,
+        {
+            "source": [
+                "digits",
+                {"source": "image_folder", "path": "data/01_raw/feedback"},
+                {"source": "image_folder", "path": "/srv/photos"},
+            ]
+        },
+    )
+
+    assert one == ("image_folder", str(tmp_path / "data/01_raw/pets"))
+    assert several[0] == [
+        "digits",
+        {"source": "image_folder", "path": str(tmp_path / "data/01_raw/feedback")},
+        {"source": "image_folder", "path": "/srv/photos"},
+    ]
