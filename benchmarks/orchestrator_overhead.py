@@ -1,16 +1,19 @@
 """What an orchestrator adds to the six stages: wall time under Airflow 3 and Compose v2
-against the same six containers run directly, `docker run` one after another.
+against `dvc repro` of the six stages in one container (the baseline), and against the
+six containers run directly, `docker run` one after another.
 
-All three run in this one process, on the same image and the default data (digits),
-each in a fresh project folder: the direct runs (the baseline), `airflow dags test
-visionops` (pipelines/airflow_dag.py, SQLite, in-process) and the compose file's
-`docker compose up`. Per stage: a direct run's `docker run` wall time; an
-Airflow task's start to end; a Compose container's start to finish (what Compose
-spends between containers is in its total only). Builds what is missing first (the
-engine and image, .orchestrators/), untimed. With ``--rounds N`` the three ways run N
-times, each round in another order, and the medians are printed: a shared machine's
-load moves single runs by seconds. Last line:
-``direct_s=.. airflow_s=.. compose_s=.. airflow_ratio=.. compose_ratio=..``.
+All four run in this one process, on the same image and the default data (digits),
+each in a fresh project folder: `dvc repro --force` in one container (every stage, as
+`make run` runs them), the direct runs, `airflow dags test visionops`
+(pipelines/airflow_dag.py, SQLite, in-process) and the compose file's `docker compose
+up`. Per stage: a direct run's `docker run` wall time; an Airflow task's start to end; a
+Compose container's start to finish (what Compose spends between containers is in its
+total only). Builds what is missing first (the engine and image, .orchestrators/),
+untimed. With ``--rounds N`` the ways run N times, each round in another order, and the
+medians are printed: a shared machine's load moves single runs by seconds. The line
+before the last compares with the direct runs; the last line:
+``airflow_s=.. compose_s=.. local_s=.. airflow_ratio=.. compose_ratio=..``, the ratios
+over ``local_s``, the one-container ``dvc repro``.
 
 Usage: .venv/bin/python benchmarks/orchestrator_overhead.py [--rounds 3]
 """
@@ -46,6 +49,16 @@ from container.conftest import (  # noqa: E402
     shell,
 )
 from visionops.containers.layout import stage_command  # noqa: E402
+
+
+def in_one_container(image: str, root: Path) -> tuple[float, dict[str, float]]:
+    """`dvc repro --force` of every stage in one container of the image."""
+    project = orchestrated_project(root)
+    started = time.perf_counter()
+    result = run_container(image, project, ["dvc", "repro", "--force"], timeout=STAGE_TIMEOUT_S)
+    if result.returncode != 0:
+        raise SystemExit(f"dvc repro exited {result.returncode}:\n{result.stderr[-3000:]}")
+    return time.perf_counter() - started, {}
 
 
 def direct(image: str, root: Path) -> tuple[float, dict[str, float]]:
@@ -115,6 +128,7 @@ def main() -> None:
     orchestrators = build_orchestrators()
     print(f"image {image}; {docker('version', '--format', '{{.Server.Version}}').stdout.strip()}")
     ways = {
+        "local": lambda root: in_one_container(image, root),
         "direct": lambda root: direct(image, root),
         "airflow": lambda root: under_airflow(image, orchestrators, root),
         "compose": lambda root: under_compose(image, orchestrators, root),
@@ -122,7 +136,7 @@ def main() -> None:
     walls: dict[str, list[float]] = {name: [] for name in ways}
     stages: dict[str, dict[str, list[float]]] = {name: {} for name in ways}
     for number in range(rounds):
-        order = list(ways)[number % 3 :] + list(ways)[: number % 3]
+        order = list(ways)[number % len(ways) :] + list(ways)[: number % len(ways)]
         load = " ".join(f"{value:.2f}" for value in os.getloadavg())
         with tempfile.TemporaryDirectory() as folder:
             for name in order:
@@ -132,15 +146,21 @@ def main() -> None:
                     stages[name].setdefault(stage, []).append(seconds)
         totals = " ".join(f"{name}_s={walls[name][-1]:.1f}" for name in order)
         print(f"round {number + 1}: {totals} (load average before: {load})")
-    print(f"{'stage':<18}" + "".join(f"{name + '_s':>12}" for name in ways))
+    staged = [name for name in ways if name != "local"]
+    print(f"{'stage':<18}" + "".join(f"{name + '_s':>12}" for name in staged))
     for stage in compose_stages():
-        cells = "".join(f"{statistics.median(stages[name][stage]):>12.1f}" for name in ways)
+        cells = "".join(f"{statistics.median(stages[name][stage]):>12.1f}" for name in staged)
         print(f"{stage:<18}{cells}")
-    print(f"{'total (wall)':<18}" + "".join(f"{statistics.median(walls[n]):>12.1f}" for n in ways))
-    direct_s, airflow_s, compose_s = (statistics.median(walls[name]) for name in ways)
+    print(f"{'total (wall)':<18}" + "".join(f"{statistics.median(walls[n]):>12.1f}" for n in staged))
+    print(f"{'dvc repro, one container':<30}{statistics.median(walls['local']):>12.1f}")
+    local_s, direct_s, airflow_s, compose_s = (statistics.median(walls[name]) for name in ways)
     print(
-        f"direct_s={direct_s:.1f} airflow_s={airflow_s:.1f} compose_s={compose_s:.1f} "
+        f"against the direct runs: direct_s={direct_s:.1f} "
         f"airflow_ratio={airflow_s / direct_s:.2f} compose_ratio={compose_s / direct_s:.2f}"
+    )
+    print(
+        f"airflow_s={airflow_s:.1f} compose_s={compose_s:.1f} local_s={local_s:.1f} "
+        f"airflow_ratio={airflow_s / local_s:.2f} compose_ratio={compose_s / local_s:.2f}"
     )
 
 
