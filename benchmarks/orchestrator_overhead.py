@@ -151,7 +151,8 @@ def main() -> None:
     for stage in compose_stages():
         cells = "".join(f"{statistics.median(stages[name][stage]):>12.1f}" for name in staged)
         print(f"{stage:<18}{cells}")
-    print(f"{'total (wall)':<18}" + "".join(f"{statistics.median(walls[n]):>12.1f}" for n in staged))
+    totals = "".join(f"{statistics.median(walls[name]):>12.1f}" for name in staged)
+    print(f"{'total (wall)':<18}{totals}")
     print(f"{'dvc repro, one container':<30}{statistics.median(walls['local']):>12.1f}")
     local_s, direct_s, airflow_s, compose_s = (statistics.median(walls[name]) for name in ways)
     print(
