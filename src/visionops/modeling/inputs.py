@@ -29,8 +29,8 @@ logger = logging.getLogger(__name__)
 SHUFFLE_BUFFER = 10_000
 # training.cache_budget_mb's default: megabytes of decoded train and val images held in
 # memory together. Held, a split decodes once; streamed, every epoch, but memory holds
-# only tf.data's buffers (about 1.3 GB for the whole training process at 200,000 images
-# of 128 px, against 2.4 GB with a 1 GB val split held).
+# only tf.data's buffers: at 200,000 images of 128 px, whose val split alone decodes to
+# 1 GB, both splits stream and the whole training process peaks at 1.3 GB.
 DEFAULT_CACHE_BUDGET_MB = 512
 # What tf.data's autotuner may spend on buffers (prefetch, parallel decode). Its default,
 # half the machine's memory, let one streamed epoch of 128 px images reach 2.4 GB.
