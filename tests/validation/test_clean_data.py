@@ -26,15 +26,18 @@ def test_the_default_digits_pass_every_expectation(validate, suites, digits_vers
 
 def test_the_digits_raise_no_duplicate_alarm(validate, digits_version) -> None:
     """Scans of the same digit look alike; none is a copy of another. Of the 1,797, only
-    two scans of a '1' (rows 1436 and 1505, thumbnails correlating 0.991) are as close
-    as near-copies: far below the near-duplicate share the suite allows."""
+    a few scans of a '1' (rows 1436, 1485 and 1505, thumbnails correlating over 0.99)
+    are as close as near-copies: far below the near-duplicate share the suite allows."""
     outcome, _ = validate(digits_version)
     profile = outcome.image_profile
     rows = np.arange(len(profile))
 
     assert (profile["duplicate_group"].to_numpy() == rows).all()
-    grouped = np.flatnonzero(profile["near_duplicate_group"].to_numpy() != rows)
-    assert len(grouped) <= 1
+    groups = profile["near_duplicate_group"].to_numpy()
+    grouped = np.flatnonzero(groups != rows)
+    assert len(grouped) <= 2
+    labels = profile["label"].to_numpy()
+    assert (labels[grouped] == labels[groups[grouped]]).all(), "near-copies of one digit"
     assert (profile["labels_per_content"] == 1).all()
 
 

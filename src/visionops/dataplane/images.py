@@ -28,7 +28,7 @@ from visionops.image_file import CHANNEL_MODES, MAX_IMAGE_PIXELS, decode_image_f
 
 # Bumped whenever what a row or a record holds changes: cached rows of another
 # version are not reused.
-PROCESSING_VERSION = 3
+PROCESSING_VERSION = 4
 JPEG_QUALITY = 95
 STAT_COLUMNS = ("min", "max", "mean", "std", "saturated_share", "finite")
 _PILLOW_CHANNELS = (1, 3, 4)

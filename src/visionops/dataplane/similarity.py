@@ -36,7 +36,7 @@ def content_hashes(images: np.ndarray) -> np.ndarray:
 def _resize_matrix(source: int, target: int) -> np.ndarray:
     """A ``[target, source]`` matrix that resizes one axis by averaging (area) or by
     linear interpolation (when enlarging)."""
-    matrix = np.zeros((target, source), dtype=np.float32)
+    matrix = np.zeros((target, source), dtype=np.float64)
     if source >= target:
         edges = np.linspace(0, source, target + 1)
         for row in range(target):
@@ -51,7 +51,7 @@ def _resize_matrix(source: int, target: int) -> np.ndarray:
     centres = np.clip(centres, 0, source - 1)
     low = np.floor(centres).astype(int)
     high = np.minimum(low + 1, source - 1)
-    weight = (centres - low).astype(np.float32)
+    weight = centres - low
     matrix[np.arange(target), low] += 1 - weight
     matrix[np.arange(target), high] += weight
     matrix.setflags(write=False)  # cached: shared by every caller
@@ -65,7 +65,6 @@ def _dct_matrix(size: int) -> np.ndarray:
     positions = np.arange(size)[None, :]
     matrix = np.cos(np.pi * (2 * positions + 1) * frequencies / (2 * size)) * np.sqrt(2 / size)
     matrix[0] /= np.sqrt(2)
-    matrix = matrix.astype(np.float32)
     matrix.setflags(write=False)  # cached: shared by every caller
     return matrix
 
@@ -74,16 +73,19 @@ def luma_weights(channels: int) -> np.ndarray:
     """``[channels, 1]`` weights that turn pixels gray: ITU-R BT.601 luma for RGB (JPEG
     keeps luma sharp and blurs colour, so copies agree on it), the mean otherwise."""
     if channels == 3:
-        return np.asarray([[0.299], [0.587], [0.114]], dtype=np.float32)
-    return np.full((channels, 1), 1.0 / channels, dtype=np.float32)
+        return np.asarray([[0.299], [0.587], [0.114]])
+    return np.full((channels, 1), 1.0 / channels)
 
 
 def gray_images(images: np.ndarray) -> np.ndarray:
-    """``[N, H, W]`` float32 gray images (:func:`luma_weights`); non-finite pixels
-    count as zero."""
+    """``[N, H, W]`` float64 gray images (:func:`luma_weights`); non-finite pixels
+    count as zero. Summed channel by channel, element by element, so the same pixels
+    give the same bits on any machine (a BLAS product may round differently)."""
     count, height, width, channels = images.shape
-    weights = luma_weights(channels)
-    gray = (images.reshape(-1, channels).astype(np.float32) @ weights).reshape(count, height, width)
+    weights = luma_weights(channels)[:, 0]
+    gray = np.zeros((count, height, width), dtype=np.float64)
+    for channel in range(channels):
+        gray += images[..., channel] * weights[channel]
     if np.issubdtype(images.dtype, np.floating):
         gray = np.nan_to_num(gray, nan=0.0, posinf=0.0, neginf=0.0)
     return gray
@@ -91,8 +93,8 @@ def gray_images(images: np.ndarray) -> np.ndarray:
 
 @lru_cache(maxsize=64)
 def _signature_matrices(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """``[25, height]`` and ``[width, 25]`` matrices: per axis, the hash's resize to 32
-    and DCT (the 9 lowest frequencies) stacked over the thumbnail's resize to 16.
+    """``[25, height]`` and ``[width, 25]`` float64 matrices: per axis, the hash's resize
+    to 32 and DCT (the 9 lowest frequencies) stacked over the thumbnail's resize to 16.
 
     Resizing and the DCT are both linear, so they fold into one matrix per axis, and
     one pair of matrix products gives an image's hash frequencies and its thumbnail.
@@ -115,19 +117,29 @@ def gray_signatures(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     Adding a constant to an image changes only the DCT's constant term, which the
     hash leaves out, so ``gray`` may be shifted by any constant.
+
+    The same image gives the same hash on any machine: the products are in float64, and
+    the frequencies are rounded to 2^-24 of the largest before they are compared with
+    their median, so that rounding differences between BLAS kernels or libm versions
+    (last bits) cannot flip a bit, and frequencies that are zero in exact arithmetic
+    (an enlarged 8x8 digit has many) compare as equal, not by the sign of their noise.
     """
     size, height, width = gray.shape
     left, right = _signature_matrices(height, width)
-    columns_done = (gray.reshape(size * height, width) @ right).reshape(size, height, -1)
-    both = left @ columns_done  # [N, 25, 25]
+    flat = gray.reshape(size * height, width).astype(np.float64)
+    both = left @ (flat @ right).reshape(size, height, -1)  # [N, 25, 25]
     frequencies = HASH_SIZE + 1
     low = both[:, 1:frequencies, 1:frequencies].reshape(size, _HASH_BITS)
+    largest = np.abs(low).max(axis=1, keepdims=True)
+    steps = np.rint(
+        low * np.divide(2.0**24, largest, out=np.zeros_like(largest), where=largest > 0)
+    )
     # The median of 64 values: the mean of the middle two.
-    middle = np.sort(low, axis=1)[:, _HASH_BITS // 2 - 1 : _HASH_BITS // 2 + 1]
-    bits = low > middle.mean(axis=1, keepdims=True)
+    middle = np.sort(steps, axis=1)[:, _HASH_BITS // 2 - 1 : _HASH_BITS // 2 + 1]
+    bits = steps > middle.mean(axis=1, keepdims=True)
     # Bit i of the hash is frequency i (row-major): bytes little-endian, bits likewise.
     hashes = np.packbits(bits, axis=1, bitorder="little").view("<u8")[:, 0].astype(np.uint64)
-    thumbnails = both[:, frequencies:, frequencies:].reshape(size, -1)
+    thumbnails = both[:, frequencies:, frequencies:].reshape(size, -1).astype(np.float32)
     return hashes, thumbnails
 
 
