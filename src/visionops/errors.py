@@ -23,3 +23,7 @@ class ConfigError(VisionOpsError):
 
 class RegistryError(VisionOpsError):
     """The model registry cannot be read or written as asked."""
+
+
+class SignatureError(RegistryError):
+    """A model version is unsigned, or its files no longer match its signature."""
