@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from visionops.registry.layout import MODELS_CONFIG, PRODUCTION
 from visionops.registry.policy import SPECIFIC, VersionPolicy
+from visionops.registry.rollout import Rollout
 from visionops.registry.signature_names import DEFAULT_SIGNATURE
 from visionops.serving.errors import BadRequestError, ModelInputError, NotFoundError
 from visionops.serving.signatures import Signature, TensorInfo, read_signatures
@@ -156,6 +157,8 @@ class ModelState:
         policy: The model's version policy in ``models.config``; None when the file
             does not list the model.
         policy_versions: The versions on disk that the policy serves.
+        rollout: The model's canary or shadow rollout in progress, if any
+            (:mod:`visionops.serving.rollout` routes requests through it).
     """
 
     name: str
@@ -164,6 +167,7 @@ class ModelState:
     labels: Mapping[str, int] = field(default_factory=dict)
     policy: VersionPolicy | None = None
     policy_versions: frozenset[int] = frozenset()
+    rollout: Rollout | None = None
 
     def default_version(self) -> int | None:
         """The version that answers when a request names none.
