@@ -39,6 +39,9 @@ class ServeOptions:
             settings) and, in conf/local, the write tokens.
         prediction_log: The production folder, instead of ``prediction_log.folder``.
         log_predictions: False records no prediction, whatever monitoring.yml says.
+        require_signature: True loads only versions whose signature holds (see
+            :mod:`visionops.release.signing`); a refused version is END, naming the
+            file and the reason, and the versions already served keep serving.
     """
 
     registry: Path
@@ -56,6 +59,7 @@ class ServeOptions:
     project_dir: Path = Path(".")
     prediction_log: Path | None = None
     log_predictions: bool = True
+    require_signature: bool = False
 
     def __post_init__(self) -> None:
         problems = []
