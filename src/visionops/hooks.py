@@ -1,4 +1,5 @@
-"""Kedro hooks: the data source dataset built from parameters, and readable errors."""
+"""Kedro hooks: the data source dataset built from parameters, readable errors, and the
+OpenLineage events of each run."""
 
 from __future__ import annotations
 
@@ -7,13 +8,16 @@ import os
 import sys
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kedro.framework.hooks import hook_impl
 
 from visionops.datasets.image_source import ImageSourceDataset
 from visionops.errors import VisionOpsError
 from visionops.sources import resolve_paths
+
+if TYPE_CHECKING:
+    from visionops.lineage.openlineage import StageRun
 
 logger = logging.getLogger(__name__)
 
@@ -86,14 +90,59 @@ class ReadableErrorHook:
     @hook_impl
     def on_pipeline_error(self, error: Exception) -> None:
         cause = user_error(error)
-        if cause is None or os.environ.get("VISIONOPS_TRACEBACK"):
-            return
-        previous_hook = sys.excepthook
+        if cause is not None:
+            _print_message_only(error, cause)
 
-        def print_message(kind: type, value: BaseException, trace: TracebackType | None) -> None:
-            if value is error:
-                print(f"visionops: error: {cause}", file=sys.stderr)
-            else:
-                previous_hook(kind, value, trace)
 
-        sys.excepthook = print_message
+def _print_message_only(error: BaseException, cause: VisionOpsError) -> None:
+    """Makes the process end on ``error`` with ``visionops: error: <cause>``, no traceback
+    (unless ``VISIONOPS_TRACEBACK`` is set)."""
+    if os.environ.get("VISIONOPS_TRACEBACK"):
+        return
+    previous_hook = sys.excepthook
+
+    def print_message(kind: type, value: BaseException, trace: TracebackType | None) -> None:
+        if value is error:
+            print(f"visionops: error: {cause}", file=sys.stderr)
+        else:
+            previous_hook(kind, value, trace)
+
+    sys.excepthook = print_message
+
+
+class OpenLineageHook:
+    """Sends each run's OpenLineage events (conf/base/openlineage.yml): START before the
+    pipeline runs, then COMPLETE, or FAIL with the error's message; one run id.
+
+    The job is named after the pipelines run (a DVC stage runs one), its datasets are
+    the stage's DVC deps and outs. A transport problem is a warning, never a failed
+    stage; a bad setting stops the run with its message.
+    """
+
+    def __init__(self) -> None:
+        self._run: StageRun | None = None
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
+        # Imported here: the OpenLineage client takes a second to import, which only a
+        # run needs, not every kedro command that reads the settings.
+        from visionops.lineage.openlineage import start_stage_run
+
+        pipelines = run_params.get("pipeline_names") or ["__default__"]
+        try:
+            self._run = start_stage_run(
+                Path(run_params["project_path"]), pipelines, run_params.get("runtime_params")
+            )
+        except VisionOpsError as error:
+            _print_message_only(error, error)
+            raise
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        if self._run is not None:
+            self._run.complete()
+
+    @hook_impl
+    def on_pipeline_error(self, error: Exception) -> None:
+        if self._run is not None:
+            self._run.fail(str(user_error(error) or error), error)

@@ -8,9 +8,9 @@ from visionops.devices import hide_absent_gpus
 hide_absent_gpus()
 
 from visionops.config import ProjectConfigLoader  # noqa: E402
-from visionops.hooks import ReadableErrorHook, SourceDatasetHook  # noqa: E402
+from visionops.hooks import OpenLineageHook, ReadableErrorHook, SourceDatasetHook  # noqa: E402
 
-HOOKS = (SourceDatasetHook(), ReadableErrorHook())
+HOOKS = (SourceDatasetHook(), ReadableErrorHook(), OpenLineageHook())
 
 # Parameters come from params.yaml (what DVC tracks and `dvc exp run -S` edits), with
 # `kedro run --params` over it; conf/ holds the catalog and the expectation suites.
