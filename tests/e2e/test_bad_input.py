@@ -80,19 +80,22 @@ CASES: dict[str, tuple[Callable[[Path], tuple[str, Path, Path]], str]] = {
 
 VALIDATED = "data/03_primary/validated.json"
 INGEST_CACHE = "data/02_intermediate/ingest_cache.sqlite"
+# The OpenLineage events that every run sends, a failed one too: records, not outputs.
+OPENLINEAGE_EVENTS = "data/08_reporting/openlineage/"
 
 
 def _state(project: Path, skip: frozenset[str] = frozenset()) -> dict[str, str]:
     """Hashes of every file of the registry and under data/ (each stage's outputs and the
     reports in data/08_reporting) and of dvc.lock, but those in ``skip`` (paths relative
     to the project, a folder standing for everything in it), to prove nothing changed.
-    Ingestion's cache is left out: it keeps work done per file, not an output."""
+    Ingestion's cache is left out: it keeps work done per file, not an output; and so
+    are the OpenLineage events."""
     files = [*(project / "registry").rglob("*"), *(project / "data").rglob("*")]
     hashes = {}
     for path in sorted([*files, project / "dvc.lock"]):
         relative = path.relative_to(project).as_posix()
         skipped = any(relative == out or relative.startswith(f"{out}/") for out in skip)
-        skipped = skipped or relative.startswith(INGEST_CACHE)
+        skipped = skipped or relative.startswith((INGEST_CACHE, OPENLINEAGE_EVENTS))
         if path.is_file() and not skipped:
             hashes[relative] = hashlib.sha256(path.read_bytes()).hexdigest()
     return hashes
