@@ -224,7 +224,8 @@ def create_app(options: ServeOptions) -> FastAPI:
     @app.get("/metrics", summary="Prometheus metrics")
     async def metrics() -> Response:
         models = serving.catalog.snapshot()
-        lines = serving.production.render_metrics(models)
+        lines = [*serving.production.render_metrics(models)]
+        lines += serving.rollouts.render_metrics(models)
         text = serving.metrics.render(models) + "".join(f"{line}\n" for line in lines)
         return Response(text, media_type=CONTENT_TYPE)
 

@@ -150,17 +150,16 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
                         f"{held.budget.limit / MEGABYTE:.1f} MiB (--max-inflight-mb); retry "
                         "shortly"
                     )
-                signature, arrays, size = self.serving.read_inputs(
-                    loaded, spec.signature_name, read
+                answered, (signature, arrays, outputs) = await self.serving.predict_routed(
+                    state, loaded, (version, label), spec.signature_name, read, request_id
                 )
-                outputs = await self.serving.predict_arrays(loaded, signature, arrays, size)
             self.serving.production.record(
-                request_id, state, loaded, label, signature.name, "grpc", arrays, outputs
+                request_id, state, answered, label, signature.name, "grpc", arrays, outputs
             )
             response = _predict_response(
-                state.name, loaded.version, signature, outputs, output_filter
+                state.name, answered.version, signature, outputs, output_filter
             )
-            return loaded.version, response
+            return answered.version, response
 
         return await _answer(self.serving, "predict", spec.name, work, context)
 

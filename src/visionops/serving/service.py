@@ -1,8 +1,10 @@
 """What the API does for each request: look up the model, validate, predict, answer.
 
 :class:`ServingApp` holds the server's state (the catalog of loaded versions, the
-registry watcher, the predictor and the metrics) and turns every outcome, errors
-included, into a JSON response and a metrics sample.
+registry watcher, the predictor, the rollouts and the metrics) and turns every outcome,
+errors included, into a JSON response and a metrics sample. Every API's predict answers
+through :meth:`ServingApp.predict_routed`, which sends a model's production requests
+through its canary or shadow rollout, if one is in progress (:mod:`visionops.serving.rollout`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import orjson
 from fastapi import FastAPI, Response
 from starlette.types import Receive
 
+from visionops.release.settings import load_trusted_key
+from visionops.release.signing import signature_checked
 from visionops.serving.batching import Predictor
 from visionops.serving.encoding import encode_outputs
 from visionops.serving.errors import (
@@ -40,6 +44,9 @@ from visionops.serving.models import Catalog, LoadedVersion, ModelState
 from visionops.serving.options import MEGABYTE, ServeOptions
 from visionops.serving.payload import parse_predict_body, request_arrays
 from visionops.serving.production import ProductionLoop, new_request_id
+from visionops.serving.rollout import Result, Rollouts
+from visionops.serving.rollout_log import ComparisonLog
+from visionops.serving.rollout_settings import load_rollout_settings
 from visionops.serving.signatures import Signature
 from visionops.serving.watcher import RegistryWatcher
 
@@ -124,12 +131,20 @@ class ServingApp:
             options.registry, options.project_dir, options.prediction_log, options.log_predictions
         )
         self.catalog = Catalog()
-        self.watcher = RegistryWatcher(options.registry, self.catalog, options.poll_seconds)
+        loader = LoadedVersion
+        if options.require_signature:  # an unsigned or changed version is refused, named
+            loader = signature_checked(LoadedVersion, load_trusted_key(options.project_dir))
+        self.watcher = RegistryWatcher(options.registry, self.catalog, options.poll_seconds, loader)
         self.metrics = Metrics()
         self.inflight = InflightBytes(options.max_inflight_bytes)
         self.predictor = Predictor(
             options.max_batch_size, options.batch_timeout_ms / 1000, self._observe_batch
         )
+        rollout_settings = load_rollout_settings(options.project_dir)
+        comparisons = None
+        if rollout_settings.log_comparisons and self.production.recorder is not None:
+            comparisons = ComparisonLog(self.production.folder / "rollouts")
+        self.rollouts = Rollouts(options.registry, rollout_settings, comparisons)
 
     def _observe_batch(self, version: LoadedVersion, signature: str, size: int) -> None:
         self.metrics.observe_batch(version.model_name, version.version, signature, size)
@@ -243,14 +258,51 @@ class ServingApp:
                 parsed = await asyncio.to_thread(parse_predict_body, body)
             else:
                 parsed = parse_predict_body(body)
-            signature, arrays, size = self.read_inputs(
-                loaded, parsed.signature_name, lambda signature: request_arrays(parsed, signature)
+            answered, (signature, arrays, outputs) = await self.predict_routed(
+                state,
+                loaded,
+                (version, label),
+                parsed.signature_name,
+                lambda signature: request_arrays(parsed, signature),
+                request_id,
             )
-            outputs = await self.predict_arrays(loaded, signature, arrays, size)
         self.production.record(
-            request_id, state, loaded, label, signature.name, "rest", arrays, outputs
+            request_id, state, answered, label, signature.name, "rest", arrays, outputs
         )
-        return loaded.version, encode_outputs(outputs, signature, parsed.row_format)
+        return answered.version, encode_outputs(outputs, signature, parsed.row_format)
+
+    async def predict_routed(
+        self,
+        state: ModelState,
+        loaded: LoadedVersion,
+        named: tuple[int | None, str | None],
+        signature_name: str,
+        read: Callable[[Signature], tuple[dict[str, Any], int]],
+        request_id: str,
+    ) -> tuple[LoadedVersion, Result]:
+        """Answers one predict request from ``loaded`` (the version it names), or through
+        the model's rollout when it is a production request and one is in progress.
+
+        Args:
+            state: The model's state.
+            loaded: The version the request names (``state.resolve``).
+            named: The version and label the request named (None when it named none).
+            signature_name: The signature it names ('' for the default).
+            read: Checks its inputs against a signature (see :meth:`read_inputs`).
+            request_id: Its request id, for the rollout's comparison log.
+
+        Returns:
+            The version that answered, and the signature, inputs and outputs.
+        """
+
+        async def run(target: LoadedVersion) -> Result:
+            signature, arrays, size = self.read_inputs(target, signature_name, read)
+            return signature, arrays, await self.predict_arrays(target, signature, arrays, size)
+
+        live = self.rollouts.live(state, *named)
+        if live is None:
+            return loaded, await run(loaded)
+        return await self.rollouts.answer(live, state, loaded, run, request_id)
 
     async def answer_feedback(
         self, name: str, receive: Receive, headers: Iterable[tuple[bytes, bytes]]
@@ -330,6 +382,7 @@ class ServingApp:
         """Loads what the registry serves before taking requests; polls it while serving."""
         await asyncio.to_thread(self.watcher.poll)
         self.production.start()
+        self.rollouts.start()
         # TensorFlow and a loaded model leave ~400,000 long-lived objects; a full garbage
         # collection walks them all and stalls every request for ~250 ms (the p99 of the
         # load benchmark showed it). Freezing moves them out of its reach; versions
@@ -342,5 +395,6 @@ class ServingApp:
             yield
         finally:
             self.watcher.stop()
+            await self.rollouts.close()
             self.predictor.close()
             await asyncio.to_thread(self.production.close)

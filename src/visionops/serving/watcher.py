@@ -15,6 +15,10 @@ reconciles, as TensorFlow Serving does with the same file:
    and, while no version of the policy has loaded (say the newest failed), the highest
    loaded one, as TF Serving's AvailabilityPreservingPolicy keeps it.
 
+A model's canary or shadow rollout (``<model>/rollout.json``, see
+:mod:`visionops.registry.rollout`) is read with its labels and published in its state;
+a change of that file triggers a reconcile too.
+
 A version that fails to load is reported END with its error; it is tried again only
 when its ``saved_model.pb`` changes. Half-written versions (``.staging-*`` folders)
 are never looked at: they only become a numbered folder by an atomic rename.
@@ -39,6 +43,7 @@ from visionops.registry.layout import (
     versions_in,
 )
 from visionops.registry.policy import SPECIFIC, VersionPolicy
+from visionops.registry.rollout import Rollout, read_rollout, rollout_path
 from visionops.serving.models import (
     AVAILABLE,
     END,
@@ -58,6 +63,14 @@ Stamp = tuple[int, int] | None
 def _stamp(path: Path) -> Stamp:
     try:
         stat = (path / "saved_model.pb").stat()
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size
+
+
+def _file_stamp(path: Path) -> Stamp:
+    try:
+        stat = path.stat()
     except OSError:
         return None
     return stat.st_mtime_ns, stat.st_size
@@ -106,7 +119,8 @@ class RegistryWatcher:
             for name, folder in sorted(folders.items())
             for version in versions_in(folder)
         )
-        return mtime, digest, versions
+        rollouts = tuple(_file_stamp(rollout_path(self.root, name)) for name in sorted(folders))
+        return mtime, digest, versions, rollouts
 
     def poll(self) -> bool:
         """Reconciles if the registry changed since the last poll; says whether it did."""
@@ -144,7 +158,8 @@ class RegistryWatcher:
         self._warn_unserved_labels(entry, wanted)
         state = self.catalog.snapshot().get(name) or ModelState(name)
         policy = entry.policy if listed else None
-        state = replace(state, policy=policy, policy_versions=frozenset(wanted))
+        rollout = self._rollout(name) if listed else None
+        state = replace(state, policy=policy, policy_versions=frozenset(wanted), rollout=rollout)
         for version in sorted(wanted - set(state.loaded)):
             stamp = _stamp(entry.folder / str(version))
             failed_before = (name, version) in self._failed
@@ -160,6 +175,17 @@ class RegistryWatcher:
             statuses[version] = VersionStatus(version, END)
         loaded = {v: state.loaded[v] for v in state.loaded if v in keep}
         self.catalog.publish(replace(state, statuses=statuses, loaded=loaded, labels=served))
+
+    def _rollout(self, name: str) -> Rollout | None:
+        try:
+            rollout = read_rollout(self.root, name)
+        except RegistryError as error:
+            logger.error("%s; no rollout is served for %s", error, name)
+            return None
+        previous = self.catalog.snapshot().get(name)
+        if rollout is not None and (previous is None or previous.rollout != rollout):
+            logger.info("Rollout %s picked up: %s", rollout.id, rollout.describe())
+        return rollout
 
     @staticmethod
     def _warn_unserved_labels(entry: ModelEntry, wanted: set[int]) -> None:

@@ -1,0 +1,240 @@
+"""Rollout routing and guards, without a server: exact shares, fallbacks, guard verdicts,
+and the settings file."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from visionops.errors import ConfigError
+from visionops.registry.rollout import CANARY, Rollout
+from visionops.serving.errors import BadRequestError
+from visionops.serving.models import ModelState
+from visionops.serving.rollout import (
+    ACTIVE,
+    ROLLED_BACK,
+    LiveRollout,
+    Rollouts,
+    _Counter,
+    predicted_classes,
+)
+from visionops.serving.rollout_settings import load_rollout_settings
+
+
+def rollout(mode: str = CANARY, share: float = 0.1) -> Rollout:
+    return Rollout("r1", "digits", 2, 1, mode, share, "2026-01-01T00:00:00+00:00", "me@here")
+
+
+def write_settings(project: Path, text: str, where: str = "base") -> Path:
+    path = project / "conf" / where / "release_rollout.yml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("share", [0.1, 0.05, 1 / 3, 0.999, 1.0])
+def test_the_canary_share_is_exact_over_every_run_of_requests(share: float) -> None:
+    counter = _Counter(share)
+    taken = np.cumsum([counter.take() for _ in range(2000)])
+    expected = np.floor(np.arange(1, 2001) * round(share * 1_000_000) / 1_000_000)
+    assert np.array_equal(taken, expected)
+
+
+def test_defaults_apply_without_a_settings_file(tmp_path: Path) -> None:
+    settings = load_rollout_settings(tmp_path)
+    guards = {guard.name: (guard.limit, guard.min_requests) for guard in settings.guards}
+    assert guards == {
+        "error_rate": (0.02, 50),
+        "p99_latency_ms": (500.0, 100),
+        "disagreement": (0.2, 100),
+    }
+    assert (settings.compare_share, settings.max_pending, settings.log_comparisons) == (
+        0.25,
+        64,
+        True,
+    )
+
+
+def test_the_projects_file_and_conf_local_are_laid_over_the_defaults(tmp_path: Path) -> None:
+    write_settings(tmp_path, "guards:\n  error_rate: {max: 0.1}\n")
+    write_settings(tmp_path, "guards:\n  error_rate: {min_requests: 5}\n", "local")
+    (error_rate, *_) = load_rollout_settings(tmp_path).guards
+    assert (error_rate.limit, error_rate.min_requests) == (0.1, 5)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("guards:\n  error_rat: {max: 0.1}\n", r"unknown setting\(s\) guards.error_rat"),
+        ("guards:\n  error_rate: {max: 2}\n", "guards.error_rate.max in .* must be at most 1"),
+        ("guards:\n  disagreement: {min_requests: 0}\n", "guards.disagreement.min_requests"),
+        ("canary: {compare_share: -1}\n", "canary.compare_share in .* at least 0"),
+        ("comparison: {log: maybe}\n", "comparison.log in .* must be true or false"),
+        ("- a list\n", "must be a mapping of settings"),
+    ],
+)
+def test_a_bad_setting_names_the_key_and_the_file(tmp_path: Path, text: str, message: str) -> None:
+    path = write_settings(tmp_path, text)
+    with pytest.raises(ConfigError, match=message) as raised:
+        load_rollout_settings(tmp_path)
+    assert str(path) in str(raised.value)
+
+
+def live_rollout(tmp_path: Path, settings_text: str, mode: str = CANARY) -> LiveRollout:
+    write_settings(tmp_path, settings_text)
+    return LiveRollout(rollout(mode), load_rollout_settings(tmp_path))
+
+
+def test_no_guard_is_judged_below_its_minimum(tmp_path: Path) -> None:
+    live = live_rollout(tmp_path, "guards:\n  error_rate: {max: 0.1, min_requests: 10}\n")
+    for _ in range(9):
+        live.observe_call(False, 0.001)
+    assert live.judge() is None, "9 failures of 9 calls are fewer than min_requests"
+    live.observe_call(False, 0.001)
+    guard, value, count = live.judge()
+    assert (guard.name, value, count) == ("error_rate", 1.0, 10)
+
+
+def test_p99_latency_and_disagreement_guards(tmp_path: Path) -> None:
+    text = (
+        "guards:\n  p99_latency_ms: {max: 50, min_requests: 20}\n"
+        "  disagreement: {max: 0.3, min_requests: 4}\n"
+    )
+    live = live_rollout(tmp_path, text)
+    for _ in range(20):
+        live.observe_call(True, 0.010)
+    assert live.judge() is None
+    for _ in range(4):
+        live.observe_comparison(images=2, disagreeing=1)
+    guard, value, count = live.judge()
+    assert (guard.name, value, count) == ("disagreement", 0.5, 4)
+    slow = live_rollout(tmp_path, "guards:\n  p99_latency_ms: {max: 50, min_requests: 20}\n")
+    for _ in range(20):
+        slow.observe_call(True, 0.200)
+    guard, value, count = slow.judge()
+    assert (guard.name, round(value), count) == ("p99_latency_ms", 200, 20)
+
+
+class Version:
+    """The part of a loaded version that routing reads: its number."""
+
+    def __init__(self, version: int) -> None:
+        self.version = version
+
+
+def test_a_failed_canary_request_is_answered_by_production(tmp_path: Path) -> None:
+    """Half the requests go to the candidate, which fails every other one it gets: every
+    request is answered, the failures by production, and the candidate is charged."""
+    write_settings(tmp_path, "guards:\n  error_rate: {max: 0.9, min_requests: 1000}\n")
+    rollouts = Rollouts(tmp_path, load_rollout_settings(tmp_path), None)
+    production, candidate = Version(1), Version(2)
+    state = ModelState(
+        "digits",
+        loaded={1: production, 2: candidate},
+        labels={"production": 1, "candidate": 2},
+        rollout=rollout(CANARY, 0.5),
+    )
+    calls = {1: 0, 2: 0}
+
+    async def run(target: Version) -> tuple:
+        calls[target.version] += 1
+        if target.version == 2 and calls[2] % 2 == 0:
+            raise BadRequestError("the candidate rejected it")
+        return None, {}, {"class_ids": np.array([target.version])}
+
+    async def send(count: int) -> list[int]:
+        answers = []
+        for index in range(count):
+            live = rollouts.live(state, None, None)
+            answered, _ = await rollouts.answer(live, state, production, run, f"request-{index}")
+            answers.append(answered.version)
+        return answers
+
+    answers = asyncio.run(send(100))
+
+    live = rollouts.live(state, None, None)
+    assert live.arms == {"production": 50, "candidate": 25, "fallback": 25}
+    assert (live.calls, live.errors) == (50, 25)
+    assert answers.count(2) == 25 and answers.count(1) == 75
+    assert rollouts.live(state, 2, None) is None, "a request naming a version is not routed"
+    assert rollouts.live(state, None, "candidate") is None
+    assert live.state == ACTIVE
+
+
+def test_a_request_production_fails_too_is_not_charged_to_the_candidate(tmp_path: Path) -> None:
+    rollouts = Rollouts(tmp_path, load_rollout_settings(tmp_path), None)
+    production = Version(1)
+    state = ModelState(
+        "digits",
+        loaded={1: production, 2: Version(2)},
+        labels={"production": 1},
+        rollout=rollout(CANARY, 1.0),
+    )
+
+    async def run(target: Version) -> tuple:
+        raise BadRequestError("these bytes are no image")
+
+    live = rollouts.live(state, None, None)
+    with pytest.raises(BadRequestError, match="no image"):
+        asyncio.run(rollouts.answer(live, state, production, run, "request"))
+    assert (live.calls, live.errors) == (0, 0)
+
+
+def test_routing_waits_for_the_candidate_and_stops_when_production_moves(tmp_path: Path) -> None:
+    rollouts = Rollouts(tmp_path, load_rollout_settings(tmp_path), None)
+    waiting = ModelState("digits", loaded={1: Version(1)}, labels={"production": 1})
+    assert rollouts.live(waiting, None, None) is None
+    waiting = ModelState(
+        "digits", loaded={1: Version(1)}, labels={"production": 1}, rollout=rollout()
+    )
+    assert rollouts.live(waiting, None, None) is None, "the candidate has not loaded"
+    moved = ModelState(
+        "digits",
+        loaded={1: Version(1), 2: Version(2)},
+        labels={"production": 2},
+        rollout=rollout(),
+    )
+    assert rollouts.live(moved, None, None) is None, "production moved: the rollout is over"
+    metrics = "\n".join(rollouts.render_metrics({"digits": moved}))
+    assert 'visionops_serving_rollout_state{model="digits",rollout="r1",candidate="2"' in metrics
+    assert 'state="over"} 1' in metrics
+
+
+def test_a_breach_stops_routing_at_once(tmp_path: Path) -> None:
+    write_settings(tmp_path, "guards:\n  error_rate: {max: 0.1, min_requests: 3}\n")
+    rollouts = Rollouts(tmp_path, load_rollout_settings(tmp_path), None)
+    production = Version(1)
+    state = ModelState(
+        "digits",
+        loaded={1: production, 2: Version(2)},
+        labels={"production": 1},
+        rollout=rollout(CANARY, 1.0),
+    )
+
+    async def run(target: Version) -> tuple:
+        if target.version == 2:
+            raise BadRequestError("broken candidate")
+        return None, {}, {"class_ids": np.array([1])}
+
+    async def send() -> None:
+        for index in range(3):
+            live = rollouts.live(state, None, None)
+            await rollouts.answer(live, state, production, run, str(index))
+        await rollouts.close()
+
+    asyncio.run(send())
+
+    assert rollouts.live(state, None, None) is None
+    live = rollouts._live["digits"]
+    assert live.state == ROLLED_BACK
+    assert live.breach[0].name == "error_rate"
+
+
+def test_classes_come_from_class_ids_or_probabilities() -> None:
+    assert predicted_classes({"class_ids": np.array([3, 1])}).tolist() == [3, 1]
+    probabilities = np.array([[0.1, 0.9], [0.8, 0.2]])
+    assert predicted_classes({"probabilities": probabilities}).tolist() == [1, 0]
+    assert predicted_classes({"logits": probabilities}) is None
