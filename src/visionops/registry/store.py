@@ -32,6 +32,12 @@ from visionops.registry.layout import (
     read_labels,
     version_dir,
 )
+from visionops.release.publish import (
+    prepare_release,
+    release_record,
+    sign_release,
+    write_release_files,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +62,9 @@ class Registration:
             in production, incoming data is compared with it for drift.
         infra: What the export must show in a fresh process before it becomes a
             version (see :mod:`visionops.registry.infra`); None skips the check.
+        project_dir: The project whose conf/ gives the model card's words and the
+            signing key, and whose requirements.lock is the SBOM; None is the working
+            directory (where ``kedro run`` runs).
     """
 
     model_name: str
@@ -67,6 +76,7 @@ class Registration:
     labels: tuple[str, ...] = (PRODUCTION,)
     data_profile: dict[str, Any] | None = None
     infra: InfraCheck | None = None
+    project_dir: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -81,8 +91,9 @@ def register(root: Path, registration: Registration) -> Path:
 
     The steps, each safe to be killed in (``kill -9``) at any moment:
 
-    1. The SavedModel and its lineage are written to a hidden ``.staging-<uuid>``
-       folder beside the versions, fsynced, then renamed to ``<version>/`` in one
+    1. The SavedModel, its SBOM, model card and lineage are written to a hidden
+       ``.staging-<uuid>`` folder beside the versions and signed (see
+       :mod:`visionops.release`), fsynced, then renamed to ``<version>/`` in one
        step. A reader (TF Serving included) sees no version or a whole one. Killed
        here: only a staging folder is left, which no reader takes for a version and
        the first registration an hour later removes.
@@ -103,6 +114,8 @@ def register(root: Path, registration: Registration) -> Path:
     Raises:
         RegistryError: The version already exists, or ``models.config`` or the model's
             audit log is unreadable (checked before anything is written).
+        ConfigError: The card's settings or the signing key are invalid (checked
+            before anything is written).
     """
     name, version = registration.model_name, registration.version
     target = version_dir(root, name, version)
@@ -114,12 +127,13 @@ def register(root: Path, registration: Registration) -> Path:
     # Refuse now, not after the export, when the labels or the log cannot be read.
     read_labels(root)
     read_events(root, name)
+    release = prepare_release(registration.project_dir or Path.cwd(), name)
     staging = parent / f"{STAGING_PREFIX}{uuid.uuid4().hex}"
     try:
         export_saved_model(
             registration.model, registration.class_names, registration.image_shape, staging
         )
-        lineage = dict(registration.lineage)
+        lineage = dict(registration.lineage) | {"release": release_record(release)}
         if registration.infra is not None:
             checked = parent / f".infra-{uuid.uuid4().hex}"
             try:
@@ -129,11 +143,22 @@ def register(root: Path, registration: Registration) -> Path:
         if registration.data_profile is not None:
             (staging / DATA_PROFILE_FILE).parent.mkdir(parents=True, exist_ok=True)
             (staging / DATA_PROFILE_FILE).write_text(json.dumps(registration.data_profile))
-        # Every file but the record itself, for `visionops lineage verify`.
+        write_release_files(
+            staging,
+            name,
+            version,
+            lineage,
+            registration.data_profile,
+            registration.labels,
+            release,
+        )
+        # Every file but the record itself and the signature (made last), for
+        # `visionops lineage verify`.
         lineage["files"] = file_hashes(staging, skip=LINEAGE_FILE)
         lineage_path = staging / LINEAGE_FILE
         lineage_path.parent.mkdir(parents=True, exist_ok=True)
         lineage_path.write_text(json.dumps(lineage, indent=2, sort_keys=True))
+        sign_release(staging, release)
         digest = content_digest(staging)
         _fsync_tree(staging)
         try:
