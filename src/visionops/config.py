@@ -17,6 +17,7 @@ with the fix: DVC would not see it, so an edit there could be silently ignored.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,56 @@ def merged(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
         else:
             result[key] = value
     return result
+
+
+def read_settings_file(
+    path: Path, known: Mapping[str, Any], *, nested: bool = True
+) -> dict[str, Any]:
+    """The settings in the YAML file ``path`` (e.g. conf/base/monitoring.yml); ``{}``
+    when it is missing or empty.
+
+    Args:
+        path: The file.
+        known: The settings it may set, with their defaults; where a default is a
+            mapping, the file's value must be a mapping too.
+        nested: Whether the keys inside such mappings are checked against the
+            default's keys as well (False leaves them to the caller).
+
+    Raises:
+        ConfigError: The file is not YAML, not a mapping, or sets a setting ``known``
+            does not have; the message names the setting and the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    try:
+        content = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as error:
+        raise ConfigError(f"{path} cannot be read as YAML: {error}") from error
+    if content is None:
+        return {}
+    if not isinstance(content, dict):
+        raise ConfigError(f"{path} must be a mapping of settings; got {type(content).__name__}")
+    _check_keys(content, known, path, "", nested)
+    return content
+
+
+def _check_keys(
+    values: dict[str, Any], known: Mapping[str, Any], path: Path, prefix: str, nested: bool
+) -> None:
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"{path} has unknown setting(s) {', '.join(prefix + str(key) for key in unknown)}; "
+            f"known under {prefix or 'the top level'}: {', '.join(known)}"
+        )
+    if not nested:
+        return
+    for key, value in values.items():
+        if isinstance(known[key], Mapping):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{prefix}{key} in {path} must be a mapping")
+            _check_keys(value, known[key], path, f"{prefix}{key}.", nested)
 
 
 def _refuse_stray_files(project_dir: Path) -> None:

@@ -1,9 +1,9 @@
 """The production loop's settings: ``conf/base/monitoring.yml``, then conf/local.
 
-Read with ``yaml.safe_load`` as the scheduler's settings are: conf/local/monitoring.yml,
-when present, is laid over conf/base/monitoring.yml key by key. A project without the
-file gets :data:`DEFAULTS`. Every value is checked once, here, with a message naming
-the key and the file.
+Read through :func:`visionops.config.read_settings_file`, as the scheduler's settings
+are: conf/local/monitoring.yml, when present, is laid over conf/base/monitoring.yml key
+by key. A project without the file gets :data:`DEFAULTS`. Every value is checked once,
+here, with a message naming the key and the file.
 """
 
 from __future__ import annotations
@@ -14,9 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from visionops.config import merged
+from visionops.config import merged, read_settings_file
 from visionops.errors import ConfigError
 
 SETTINGS_FILE = "monitoring.yml"
@@ -110,35 +108,6 @@ class MonitoringSettings:
     thresholds: Thresholds
 
 
-def _read(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        return {}
-    try:
-        content = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as error:
-        raise ConfigError(f"{path} cannot be read as YAML: {error}") from error
-    if content is None:
-        return {}
-    if not isinstance(content, dict):
-        raise ConfigError(f"{path} must be a mapping of settings; got {type(content).__name__}")
-    _check_keys(content, DEFAULTS, path, "")
-    return content
-
-
-def _check_keys(values: dict[str, Any], known: dict[str, Any], path: Path, prefix: str) -> None:
-    unknown = sorted(set(values) - set(known))
-    if unknown:
-        raise ConfigError(
-            f"{path} has unknown setting(s) {', '.join(prefix + key for key in unknown)}; "
-            f"known under {prefix or 'the top level'}: {', '.join(known)}"
-        )
-    for key, value in values.items():
-        if isinstance(known[key], dict):
-            if not isinstance(value, dict):
-                raise ConfigError(f"{prefix}{key} in {path} must be a mapping")
-            _check_keys(value, known[key], path, f"{prefix}{key}.")
-
-
 class _Checker:
     def __init__(self, values: dict[str, Any], where: Path) -> None:
         self.values, self.where = values, where
@@ -187,7 +156,8 @@ def load_monitoring_settings(project_dir: Path, folder: Path | None = None) -> M
     project_dir = Path(project_dir)
     where = project_dir / "conf" / "base" / SETTINGS_FILE
     values = merged(
-        merged(DEFAULTS, _read(where)), _read(project_dir / "conf" / "local" / SETTINGS_FILE)
+        merged(DEFAULTS, read_settings_file(where, DEFAULTS)),
+        read_settings_file(project_dir / "conf" / "local" / SETTINGS_FILE, DEFAULTS),
     )
     check = _Checker(values, where)
     since = check.get("monitor.since")

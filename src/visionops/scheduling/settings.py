@@ -1,8 +1,8 @@
 """The schedule's settings: ``conf/base/scheduling.yml``, then conf/local, then flags.
 
 The file is not a Kedro config kind (Kedro's loader knows only its own patterns), so it
-is read here with ``yaml.safe_load``: conf/local/scheduling.yml, when present, is laid
-over conf/base/scheduling.yml key by key, and the command's flags over both.
+is read with :func:`visionops.config.read_settings_file`: conf/local/scheduling.yml, when
+present, is laid over conf/base/scheduling.yml key by key, and the command's flags over both.
 """
 
 from __future__ import annotations
@@ -11,8 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from visionops.config import read_settings_file
 from visionops.errors import ConfigError
 
 SETTINGS_FILE = "scheduling.yml"
@@ -66,25 +65,6 @@ class ScheduleSettings:
         return self.triggers.get(trigger, False)
 
 
-def _read(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        return {}
-    try:
-        content = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as error:
-        raise ConfigError(f"{path} cannot be read as YAML: {error}") from error
-    if content is None:
-        return {}
-    if not isinstance(content, dict):
-        raise ConfigError(f"{path} must be a mapping of settings; got {type(content).__name__}")
-    unknown = sorted(set(content) - set(DEFAULTS))
-    if unknown:
-        raise ConfigError(
-            f"{path} has unknown setting(s) {', '.join(unknown)}; known: {', '.join(DEFAULTS)}"
-        )
-    return content
-
-
 def _number(value: Any, name: str, low: float, high: float | None, where: Path) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigError(f"{name} in {where} must be a number; got {value!r}")
@@ -129,8 +109,8 @@ def load_settings(project_dir: Path, **overrides: Any) -> ScheduleSettings:
             "from the project folder or pass --project-dir"
         )
     where = conf / "base" / SETTINGS_FILE
-    values = DEFAULTS | _read(where)
-    local = _read(conf / "local" / SETTINGS_FILE)
+    values = DEFAULTS | read_settings_file(where, DEFAULTS, nested=False)
+    local = read_settings_file(conf / "local" / SETTINGS_FILE, DEFAULTS, nested=False)
     if "triggers" in local and isinstance(values["triggers"], dict):
         local["triggers"] = values["triggers"] | (local["triggers"] or {})
     values |= local
