@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from lineage.synthetic import add_version, md5_of, record  # noqa: E402
 from visionops.lineage.trace import parse_query, trace  # noqa: E402
-from visionops.registry.promotion import promote  # noqa: E402
+from visionops.registry.labels import promote  # noqa: E402
 
 MODELS, VERSIONS = 4, 50
 SHARED = md5_of("a dataset every tenth version used")

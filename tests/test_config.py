@@ -9,8 +9,9 @@ import pytest
 import yaml
 
 from visionops.config import load_config, read_parameters, registry_root
-from visionops.console import _resolve_registry, build_parser
+from visionops.console import build_parser
 from visionops.errors import ConfigError
+from visionops.registry.command import resolve_registry
 
 ROOT = Path(__file__).parents[1]
 
@@ -103,10 +104,10 @@ def test_every_command_finds_the_registry_the_pipeline_writes(
 ) -> None:
     _edit(project, registry_root="stores/models")
     args = build_parser().parse_args([*argv, "--project-dir", str(project)])
-    _resolve_registry(args)
+    resolve_registry(args)
     assert Path(args.registry) == project / "stores/models"
     explicit = build_parser().parse_args([*argv, "--registry", "/elsewhere"])
-    _resolve_registry(explicit)
+    resolve_registry(explicit)
     assert explicit.registry == "/elsewhere"
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from visionops.registry.promotion import promote
+from visionops.registry.labels import promote
 
 from .synthetic import add_version, record
 

@@ -15,7 +15,7 @@ from visionops.console import main
 from visionops.errors import VisionOpsError
 from visionops.lineage.dvc_store import dvc_md5
 from visionops.lineage.trace import parse_query, trace
-from visionops.registry.promotion import promote
+from visionops.registry.labels import promote
 
 from .synthetic import RAW, add_version, md5_of, record
 

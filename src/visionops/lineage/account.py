@@ -19,8 +19,8 @@ from visionops.lineage.record import (
     standings,
 )
 from visionops.registry.events import REGISTERED, read_events
+from visionops.registry.history import history
 from visionops.registry.layout import PRODUCTION, read_labels, version_dir
-from visionops.registry.promotion import history
 
 _CODE = ("commit", "dirty", "branch", "changed_files")
 _VALIDATION = ("success", "images", "evaluated", "failed", "quarantined", "drift_reference")

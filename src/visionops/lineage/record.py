@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from visionops.errors import RegistryError
+from visionops.registry.history import history, require_model, resolve_label
 from visionops.registry.layout import (
     LINEAGE_FILE,
     PRODUCTION,
@@ -23,7 +24,6 @@ from visionops.registry.layout import (
     read_labels,
     version_dir,
 )
-from visionops.registry.promotion import history, require_model, resolve_label
 from visionops.stages import STAGES
 
 NOT_RECORDED = "not recorded"

@@ -29,6 +29,7 @@ from visionops.lineage.record import (
     resolve_version,
 )
 from visionops.registry.events import REGISTERED, read_events, verify_chain
+from visionops.registry.history import require_model
 from visionops.registry.layout import (
     LINEAGE_FILE,
     content_digest,
@@ -37,7 +38,6 @@ from visionops.registry.layout import (
     list_versions,
     version_dir,
 )
-from visionops.registry.promotion import require_model
 
 
 @dataclass

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -15,6 +13,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from visionops.errors import ConfigError
+from visionops.files import atomic_file
 
 logger = logging.getLogger(__name__)
 
@@ -79,16 +78,8 @@ class CheckpointStore:
             ("best", state.best_variables),
         ):
             arrays.update({f"{prefix}_{index:05d}": value for index, value in enumerate(values)})
-        handle, temporary = tempfile.mkstemp(dir=self.directory, prefix=".state.", suffix=".npz")
-        try:
-            with os.fdopen(handle, "wb") as stream:
-                np.savez(stream, **arrays)
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.replace(temporary, self.path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        with atomic_file(self.path, prefix=".state.") as stream:
+            np.savez(stream, **arrays)
 
     def load(self) -> TrainingState | None:
         """The saved state, or None when there is none.

@@ -9,7 +9,6 @@ hashes, rows, time ranges) so that what a model was trained on can still be name
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -17,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from visionops.files import locked
 from visionops.monitoring.layout import events_path
 from visionops.registry.events import default_actor
 
@@ -54,22 +54,18 @@ def record_event(folder: Path, event: str, details: dict[str, Any]) -> dict[str,
     """Appends one event (under an exclusive lock, fsynced) and returns it."""
     path = events_path(folder)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("ab+") as stream:
-        fcntl.flock(stream, fcntl.LOCK_EX)
-        try:
-            stream.seek(0)
-            lines = stream.read().splitlines(keepends=True)
-            entry = {
-                "seq": len(lines) + 1,
-                "time": datetime.now(UTC).isoformat(),
-                "event": event,
-                "actor": default_actor(),
-                "details": details,
-                "previous": _digest(lines[-1]) if lines else "",
-            }
-            stream.write((json.dumps(entry, sort_keys=True) + "\n").encode())
-            stream.flush()
-            os.fsync(stream.fileno())
-        finally:
-            fcntl.flock(stream, fcntl.LOCK_UN)
+    with locked(path), path.open("ab+") as stream:
+        stream.seek(0)
+        lines = stream.read().splitlines(keepends=True)
+        entry = {
+            "seq": len(lines) + 1,
+            "time": datetime.now(UTC).isoformat(),
+            "event": event,
+            "actor": default_actor(),
+            "details": details,
+            "previous": _digest(lines[-1]) if lines else "",
+        }
+        stream.write((json.dumps(entry, sort_keys=True) + "\n").encode())
+        stream.flush()
+        os.fsync(stream.fileno())
     return entry

@@ -13,7 +13,6 @@ each line keeps the sender, the time, the version that answered and what it pred
 from __future__ import annotations
 
 import csv
-import fcntl
 import json
 import os
 import time
@@ -23,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from visionops.errors import VisionOpsError
-from visionops.monitoring.layout import labels_path, list_segments
+from visionops.files import locked
+from visionops.monitoring.layout import LABELS_LOCK, labels_path, list_segments
 from visionops.monitoring.recorder import Logged
 from visionops.monitoring.records import read_segments
 
@@ -128,14 +128,9 @@ class FeedbackStore:
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with (self.path.parent / ".labels.lock").open("a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                self._catch_up()
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        with locked(self.path.parent / LABELS_LOCK):
+            self._catch_up()
+            yield
 
     def _catch_up(self) -> None:
         """Reads the lines other writers appended since the last look."""

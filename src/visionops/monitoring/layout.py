@@ -6,6 +6,7 @@
                                          one closed segment: one row per predicted image
     <folder>/predictions/<model>/<YYYY-MM-DD>/.tmp-*   a segment being written (never read)
     <folder>/feedback/<model>/labels.jsonl  feedback labels, one JSON object a line
+    <folder>/feedback/<model>/.labels.lock  held while labels.jsonl is written
     <folder>/events.jsonl                   hash-chained log of exports and purges
 
 ``<folder>`` is ``prediction_log.folder`` of conf/base/monitoring.yml,
@@ -15,13 +16,15 @@
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 from pathlib import Path
+
+from visionops.files import atomic_write_bytes
 
 PREDICTIONS = "predictions"
 FEEDBACK = "feedback"
 LABELS_FILE = "labels.jsonl"
+LABELS_LOCK = ".labels.lock"  # beside labels.jsonl: held by its writers and by purges
 EVENTS_FILE = "events.jsonl"
 SEGMENT_SUFFIX = ".parquet"
 TEMP_PREFIX = ".tmp-"
@@ -69,23 +72,7 @@ def events_path(folder: Path) -> Path:
     return Path(folder) / EVENTS_FILE
 
 
-def fsync_dir(folder: Path) -> None:
-    """Makes a rename or new file in ``folder`` survive a power cut."""
-    handle = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(handle)
-    finally:
-        os.close(handle)
-
-
 def write_atomic(path: Path, data: bytes) -> None:
-    """Writes ``data`` to ``path`` whole or not at all: a temporary file beside it,
-    fsynced, then renamed into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f"{TEMP_PREFIX}{path.name}")
-    with temporary.open("wb") as stream:
-        stream.write(data)
-        stream.flush()
-        os.fsync(stream.fileno())
-    os.replace(temporary, path)
-    fsync_dir(path.parent)
+    """Writes ``data`` to ``path`` whole or not at all; a killed writer's leftover starts
+    with :data:`TEMP_PREFIX`, so readers skip it and ``feedback purge`` removes it."""
+    atomic_write_bytes(path, data, prefix=f"{TEMP_PREFIX}{path.name}.")

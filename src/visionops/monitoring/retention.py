@@ -10,7 +10,6 @@ production data a model was trained on and when it was deleted.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import time
 from datetime import UTC, datetime
@@ -19,11 +18,13 @@ from typing import Any
 
 import pyarrow.compute as pc
 
+from visionops.files import locked
 from visionops.monitoring.events import PURGED, record_event
 from visionops.monitoring.export import file_sha256
 from visionops.monitoring.feedback import read_labels_file
 from visionops.monitoring.layout import (
     FEEDBACK,
+    LABELS_LOCK,
     PREDICTIONS,
     TEMP_PREFIX,
     list_segments,
@@ -65,21 +66,17 @@ def _purge_segments(folder: Path, cutoff: float) -> list[dict[str, Any]]:
 def _purge_labels(folder: Path, cutoff: float) -> dict[str, int]:
     removed = {}
     for path in sorted((Path(folder) / FEEDBACK).glob("*/labels.jsonl")):
-        with (path.parent / ".labels.lock").open("a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                entries = read_labels_file(path)
-                kept = [
-                    entry
-                    for entry in entries
-                    if entry["time"] >= cutoff and entry.get("predicted_at", cutoff) >= cutoff
-                ]
-                if len(kept) != len(entries):
-                    text = "".join(json.dumps(entry, sort_keys=True) + "\n" for entry in kept)
-                    write_atomic(path, text.encode())
-                    removed[path.parent.name] = len(entries) - len(kept)
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        with locked(path.parent / LABELS_LOCK):
+            entries = read_labels_file(path)
+            kept = [
+                entry
+                for entry in entries
+                if entry["time"] >= cutoff and entry.get("predicted_at", cutoff) >= cutoff
+            ]
+            if len(kept) != len(entries):
+                text = "".join(json.dumps(entry, sort_keys=True) + "\n" for entry in kept)
+                write_atomic(path, text.encode())
+                removed[path.parent.name] = len(entries) - len(kept)
     return removed
 
 

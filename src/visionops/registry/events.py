@@ -21,27 +21,20 @@ removes it.
 
 from __future__ import annotations
 
-import fcntl
 import getpass
 import hashlib
 import json
 import logging
 import os
 import socket
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from visionops.errors import RegistryError
-from visionops.registry.layout import (
-    LABELS_LOCK,
-    events_path,
-    fsync_dir,
-    read_labels,
-    write_models_config,
-)
+from visionops.files import fsync_dir, locked
+from visionops.registry.layout import LABELS_LOCK, events_path, read_labels, write_models_config
 
 logger = logging.getLogger(__name__)
 
@@ -76,22 +69,6 @@ def default_actor() -> str:
         except (KeyError, OSError):  # no login name, e.g. an arbitrary uid in a container
             who = f"uid-{os.getuid()}"
     return f"{who}@{socket.gethostname()}"
-
-
-@contextmanager
-def exclusive_lock(path: Path) -> Iterator[None]:
-    """Holds an exclusive ``flock`` on ``path`` (created if missing) for the block.
-
-    The kernel releases the lock when its holder dies, so a killed process never leaves
-    the registry locked.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(handle)
 
 
 def canonical_json(event: Mapping[str, Any]) -> bytes:
@@ -141,7 +118,7 @@ def append_event(
     """
     path = events_path(root, model)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with exclusive_lock(path.parent / _EVENTS_LOCK), path.open("a+b") as stream:
+    with locked(path.parent / _EVENTS_LOCK), path.open("a+b") as stream:
         last, complete_end, size = _tail(stream)
         if complete_end < size:
             logger.warning(
@@ -321,7 +298,7 @@ def record_version(
         digest: ``layout.content_digest`` of the version's files.
         actor: Who registers it; :func:`default_actor` when None.
     """
-    with exclusive_lock(root / LABELS_LOCK):
+    with locked(root / LABELS_LOCK):
         all_labels = read_labels(root)
         model_labels = all_labels.setdefault(model, {})
         moved = {label: {"from": model_labels.get(label), "to": version} for label in labels}

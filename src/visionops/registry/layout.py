@@ -37,13 +37,12 @@ most rollbacks): render the copy again and restart it.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from visionops.errors import RegistryError
+from visionops.files import atomic_write_text
 from visionops.registry.policy import VersionPolicy, parse_policy, served_policy
 from visionops.registry.textproto import TextProtoError, fields, parse, quote
 
@@ -273,29 +272,7 @@ def absolute_models_config(root: Path, mount: str) -> str:
 
 def write_models_config(root: Path, labels: dict[str, dict[str, int]]) -> None:
     """Replaces ``models.config`` atomically: a reader sees the old file or the new one."""
-    root.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=root, prefix=f".{MODELS_CONFIG}.")
-    try:
-        with os.fdopen(handle, "w") as stream:
-            stream.write(render_models_config(root, labels))
-            stream.flush()
-            os.fsync(stream.fileno())
-        # mkstemp makes the file private; a server running as another user must read it.
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, root / MODELS_CONFIG)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    fsync_dir(root)
-
-
-def fsync_dir(folder: Path) -> None:
-    """Makes the renames and new entries of ``folder`` survive a power cut."""
-    handle = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(handle)
-    finally:
-        os.close(handle)
+    atomic_write_text(root / MODELS_CONFIG, render_models_config(root, labels))
 
 
 def file_hashes(folder: Path, skip: Path | None = None) -> dict[str, str]:

@@ -15,6 +15,7 @@ from typing import Any
 import keras
 
 from visionops.errors import RegistryError
+from visionops.files import fsync_dir
 from visionops.registry.events import read_events, record_version
 from visionops.registry.export import export_saved_model
 from visionops.registry.infra import InfraCheck, validate_export
@@ -26,7 +27,6 @@ from visionops.registry.layout import (
     STAGING_PREFIX,
     content_digest,
     file_hashes,
-    fsync_dir,
     list_versions,
     model_dir,
     read_labels,

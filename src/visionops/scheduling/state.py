@@ -8,14 +8,14 @@ writes its pid into the file, so a scheduler that finds it taken can say by whom
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-import tempfile
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 from visionops.errors import ConfigError
+from visionops.files import atomic_write_text, locked
 
 LOCK_FILE = Path(".dvc") / "tmp" / "visionops-schedule.lock"
 
@@ -27,6 +27,7 @@ class RunLock:
         """Creates the lock (not taken yet) on ``path``; its folder is created if needed."""
         self.path = Path(path)
         self._handle: int | None = None
+        self._held = ExitStack()
 
     @property
     def fileno(self) -> int | None:
@@ -35,16 +36,10 @@ class RunLock:
 
     def acquire(self) -> bool:
         """Takes the lock, or returns False at once if someone holds it."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            handle = self._held.enter_context(locked(self.path, wait=False))
         except BlockingIOError:
-            os.close(handle)
             return False
-        except BaseException:
-            os.close(handle)
-            raise
         os.ftruncate(handle, 0)
         os.pwrite(handle, f"{os.getpid()}\n".encode(), 0)
         self._handle = handle
@@ -55,8 +50,8 @@ class RunLock:
         if self._handle is None:
             return
         os.ftruncate(self._handle, 0)
-        os.close(self._handle)
         self._handle = None
+        self._held.close()
 
     def holder(self) -> int | None:
         """The pid the current holder wrote, or None when unknown."""
@@ -95,13 +90,4 @@ def read_state(path: Path) -> dict[str, Any]:
 
 def write_state(path: Path, state: dict[str, Any]) -> None:
     """Replaces the state file atomically: a reader sees the old state or the new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "w") as stream:
-            json.dump(state, stream, indent=2, sort_keys=True)
-            stream.write("\n")
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, json.dumps(state, indent=2, sort_keys=True) + "\n")
