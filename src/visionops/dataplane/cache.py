@@ -8,6 +8,11 @@ million entries are one file, not a million; workers read it while the driver
 writes (write-ahead log). A JPEG stored as its own bytes is not copied into the cache
 (the file is read anyway, to hash it). It is not a DVC output: deleting it only costs
 time.
+
+It holds the files of the latest ingestion only: a successful run removes the entries
+of every file its dataset no longer has (deleted, rewritten, or made with other
+settings), so the cache never grows past one dataset's worth. SQLite reuses the freed
+pages for later entries rather than shrinking the file.
 """
 
 from __future__ import annotations
@@ -206,6 +211,23 @@ class IngestCache:
         self.put_entries(
             cache_entry(key, item) for key, item in entries if item.row.get("readable")
         )
+
+    def keep_only(self, keys: Iterable[str]) -> int:
+        """Removes every entry whose key is not in ``keys``; returns how many it removed."""
+        connection = self._connect()
+        if connection is None:
+            raise ValueError(f"the ingestion cache {self.path} was opened read-only")
+        with connection:
+            connection.execute("CREATE TEMP TABLE IF NOT EXISTS kept (key TEXT PRIMARY KEY)")
+            connection.execute("DELETE FROM kept")
+            connection.executemany(
+                "INSERT OR IGNORE INTO kept VALUES (?)", ((key,) for key in keys)
+            )
+            removed = connection.execute(
+                f"DELETE FROM {_TABLE} WHERE key NOT IN (SELECT key FROM kept)"
+            ).rowcount
+            connection.execute("DROP TABLE kept")
+        return removed
 
     def close(self) -> None:
         if self._connection is not None:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from visionops.dataplane.batch import ShardResult, process_arrays, process_files
-from visionops.dataplane.cache import IngestCache
+from visionops.dataplane.cache import IngestCache, cache_key
 from visionops.dataplane.images import IngestSettings
 from visionops.dataplane.layout import DatasetMeta
 from visionops.dataplane.parallel import describe_engine, run_tasks
@@ -174,6 +174,7 @@ def _write_file_shards(
     source = job.source
     progress = Progress("ingestion", len(source))
     reused_images = reused_shards = 0
+    file_hashes: list[str] = []  # of every file in the dataset: what the cache keeps
     try:
         for (start, stop), (signature, found), task in zip(bounds, plan, arguments, strict=True):
             entry = shards.get(signature) if found and shards and signature else None
@@ -181,16 +182,20 @@ def _write_file_shards(
                 writer.add_reused(entry.records, entry.rows, entry.thumbnails, entry.histogram)
                 reused_shards += 1
                 reused_images += stop - start
+                file_hashes += entry.rows.column("file_sha256").to_pylist()
             else:
                 # A shard the cache lost since planning is processed here.
                 shard = next(results) if not found else process_files(*task)
                 _add_results(writer, source, start, stop, shard, cache)
                 reused_images += shard.reused
+                file_hashes += shard.columns["file_sha256"]
                 closed = writer.close_shard()
                 if shards and signature and closed and all(shard.columns.get("readable", [])):
                     shards.put(signature, *closed, shard.thumbnails, shard.histogram)
             progress.advance(stop - start)
         meta = writer.finish(job.description)
+        if cache is not None:
+            _prune(cache, file_hashes, job.settings.digest())
     except BaseException:
         writer.abort()
         raise
@@ -209,6 +214,17 @@ def _write_file_shards(
             "ingestion: reused earlier work for %d of %d images", reused_images, len(source)
         )
     return meta
+
+
+def _prune(cache: IngestCache, file_hashes: list[str], settings_digest: str) -> None:
+    """Keeps in ``cache`` only the entries of the files just ingested."""
+    removed = cache.keep_only(
+        cache_key(file_hash, settings_digest) for file_hash in file_hashes if file_hash
+    )
+    if removed:
+        logger.info(
+            "ingestion: %d cache entries of files no longer in the dataset removed", removed
+        )
 
 
 def _write_array_shards(

@@ -19,6 +19,8 @@ the rest.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -114,3 +116,14 @@ class DatasetMeta:
                 f"{path} has format {data.get('format')!r}, not {FORMAT!r}; rebuild it (dvc repro)"
             )
         return cls(**{key: data[key] for key in cls.__dataclass_fields__ if key in data})
+
+
+def link_or_copy(source: Path, target: Path) -> None:
+    """A hard link to ``source`` at ``target`` (replacing it), or a copy where the two
+    are on different file systems: a shard is kept in two places without its bytes
+    written twice."""
+    Path(target).unlink(missing_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)

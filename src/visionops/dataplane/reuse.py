@@ -30,6 +30,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from visionops.dataplane.layout import link_or_copy
+
 logger = logging.getLogger(__name__)
 
 _RECORDS, _ROWS, _ARRAYS = ".tfrecord", ".parquet", ".npz"
@@ -144,7 +146,7 @@ class ShardCache:
         self.root.mkdir(parents=True, exist_ok=True)
         base = self.root / signature
         partial = self.root / f".{signature}.part"
-        _link_or_copy(records, partial)
+        link_or_copy(records, partial)
         os.replace(partial, base.with_suffix(_RECORDS))
         pq.write_table(rows, partial)
         os.replace(partial, base.with_suffix(_ROWS))
@@ -164,14 +166,3 @@ class ShardCache:
         for path in self.root.iterdir():
             if path.name.split(".")[0] not in self._used or path.name.startswith("."):
                 path.unlink(missing_ok=True)
-
-
-def _link_or_copy(source: Path, target: Path) -> None:
-    """A hard link to ``source`` at ``target``, or a copy across file systems."""
-    target.unlink(missing_ok=True)
-    try:
-        os.link(source, target)
-    except OSError:
-        import shutil
-
-        shutil.copyfile(source, target)

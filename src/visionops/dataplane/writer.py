@@ -28,6 +28,7 @@ from visionops.dataplane.layout import (
     META_FILE,
     SHARDS_DIR,
     DatasetMeta,
+    link_or_copy,
     shard_name,
 )
 from visionops.dataplane.records import framed_example
@@ -250,11 +251,7 @@ class ShardWriter:
                 f"a reused shard of {rows.num_rows} rows for shard {number}, which holds "
                 f"{self._shard_stop(number) - start}"
             )
-        target = self.staging / SHARDS_DIR / f"{number:05d}.part"
-        try:
-            os.link(records, target)
-        except OSError:
-            shutil.copyfile(records, target)
+        link_or_copy(records, self.staging / SHARDS_DIR / f"{number:05d}.part")
         self._shard = number
         column = rows.column_names.index("shard")
         rows = rows.set_column(column, "shard", pa.array([number] * rows.num_rows, pa.int64()))
