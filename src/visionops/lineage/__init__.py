@@ -8,4 +8,5 @@
 - ``verify`` and ``dvc_store``: ``visionops lineage verify``, files, audit log, DVC data.
 - ``reproduce`` and ``compare``: ``visionops reproduce``, an exact rerun from the record.
 - ``commands``: what those commands print.
+- ``openlineage`` and ``openlineage_settings``: each stage run's OpenLineage events.
 """
