@@ -1,8 +1,12 @@
 """Proof that nothing changed since registration: files, audit log, recorded DVC data.
 
 For each version: every file of the SavedModel is rehashed against the record's
-``files`` (each changed, missing or extra file is named), and the content digest logged
-with its ``registered`` event is recomputed, which also covers ``lineage.json`` itself.
+``files`` (each changed, missing or extra file is named), the content digest logged
+with its ``registered`` event is recomputed, which also covers ``lineage.json`` itself,
+and its signature is checked (see :mod:`visionops.release.signing`), against the
+``trusted_public_key`` of signing.yml when the project pins one. Each fault is reported
+once, by the first of these that names it; the signature's verdict on a fault already
+named is a note.
 For each model: the audit log's hash chain. For each recorded DVC output: an intact
 copy must be in the project's cache or a local remote (rehashed, since DVC does not
 re-verify its cache on checkout); outputs that dvc.yaml declares ``cache: false`` are
@@ -38,6 +42,9 @@ from visionops.registry.layout import (
     list_versions,
     version_dir,
 )
+from visionops.release.layout import SIGNATURE_FILE
+from visionops.release.settings import load_trusted_key
+from visionops.release.signing import check_signature
 
 
 @dataclass
@@ -96,6 +103,7 @@ def verify(root: Path, versions: list[tuple[str, int]], project_dir: Path) -> Ve
     else:
         result.notes.append(f"no DVC project at {project_dir}: recorded outputs not checked")
     objects: dict[str, tuple[str | None, str]] = {}
+    trusted = load_trusted_key(project_dir)
     for model in dict.fromkeys(model for model, _ in versions):
         result.chains[model] = verify_chain(root, model)
         try:
@@ -110,7 +118,7 @@ def verify(root: Path, versions: list[tuple[str, int]], project_dir: Path) -> Ve
             except RegistryError as error:
                 check.problems.append(str(error))
                 record = {}
-            _check_files(version_dir(root, model, version), record, events, check)
+            _check_files(version_dir(root, model, version), record, events, check, trusted)
             if storage is not None:
                 _check_outputs(record, storage, uncached, objects, check)
             result.versions.append(check)
@@ -118,10 +126,16 @@ def verify(root: Path, versions: list[tuple[str, int]], project_dir: Path) -> Ve
 
 
 def _check_files(
-    path: Path, record: dict[str, Any], events: list[dict[str, Any]], check: VersionCheck
+    path: Path,
+    record: dict[str, Any],
+    events: list[dict[str, Any]],
+    check: VersionCheck,
+    trusted: Path | None,
 ) -> None:
     recorded = record.get("files")
     current = file_hashes(path, skip=LINEAGE_FILE)
+    # Made after the record was written: the signature check covers it.
+    current.pop(SIGNATURE_FILE.as_posix(), None)
     check.files = len(current)
     if isinstance(recorded, dict):
         for relative in sorted(recorded.keys() | current.keys()):
@@ -141,14 +155,43 @@ def _check_files(
         None,
     )
     logged = ((event or {}).get("details") or {}).get("content_sha256")
+    signature, counts = _signature_problems(path, check, trusted)
     if logged is None:
         check.notes.append("no content digest logged at registration")
     elif logged != content_digest(path) and not check.problems:
+        if isinstance(recorded, dict) and signature:
+            # The signature names what changed: lineage.json, or the signature itself.
+            check.problems += signature
+            return
         what = LINEAGE_FILE.as_posix() if isinstance(recorded, dict) else "the version's files"
         check.problems.append(
             f"changed {what}: the content digest differs from the one logged at "
             f"registration (event #{event.get('seq')})"
         )
+    if not counts:
+        check.notes.append("not signed (registered before versions were signed)")
+    elif signature and check.problems:
+        check.notes.append(f"the signature fails too: {'; '.join(signature)}")
+    else:
+        check.problems += signature
+
+
+def _signature_problems(
+    path: Path, check: VersionCheck, trusted: Path | None
+) -> tuple[list[str], bool]:
+    """The signature's problems, each starting ``signature:``, and whether they count.
+
+    An unsigned version counts only where the project pins a trusted key: versions
+    registered before signing have no signature. A signature removed later still shows,
+    as a changed content digest, which these problems then explain.
+    """
+    result = check_signature(path, trusted)
+    problems = [f"signature: {problem}" for problem in result.problems]
+    if not result.signed and trusted is None:
+        return problems, False
+    if not problems:
+        check.notes.append(f"signature intact (key {str(result.fingerprint)[:16]}...)")
+    return problems, True
 
 
 def _check_outputs(

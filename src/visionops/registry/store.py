@@ -32,12 +32,7 @@ from visionops.registry.layout import (
     read_labels,
     version_dir,
 )
-from visionops.release.publish import (
-    prepare_release,
-    release_record,
-    sign_release,
-    write_release_files,
-)
+from visionops.release.publish import prepare_release, sign_release, write_release_files
 
 logger = logging.getLogger(__name__)
 
@@ -133,7 +128,7 @@ def register(root: Path, registration: Registration) -> Path:
         export_saved_model(
             registration.model, registration.class_names, registration.image_shape, staging
         )
-        lineage = dict(registration.lineage) | {"release": release_record(release)}
+        lineage = dict(registration.lineage)
         if registration.infra is not None:
             checked = parent / f".infra-{uuid.uuid4().hex}"
             try:

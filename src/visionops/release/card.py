@@ -150,6 +150,7 @@ def build_card(
     events: Sequence[Mapping[str, Any]],
     text: CardText,
     labels: Sequence[str] = (),
+    release: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The card of ``model`` version ``version``, as JSON-ready data.
 
@@ -161,10 +162,12 @@ def build_card(
         events: The model's audit log (its approvals are picked out).
         text: The words from conf/base/release_card.yml.
         labels: The labels that point at the version now.
+        release: Its signature, SBOM and environment summary
+            (:func:`visionops.release.publish.release_summary`); None when it has none.
     """
     metrics = _dict(record.get("metrics"))
     blessing = _dict(record.get("blessing"))
-    release = _dict(record.get("release"))
+    release = _dict(release)
     per_class = _per_class(metrics)
     text_fields = asdict(text)
     return {

@@ -20,6 +20,7 @@ from visionops.release.card import build_card
 from visionops.release.card_html import render_html
 from visionops.release.card_markdown import render_markdown
 from visionops.release.cyclonedx import card_bom
+from visionops.release.publish import stored_summary
 from visionops.release.settings import load_card_text
 
 FORMATS = ("md", "html", "cyclonedx")
@@ -43,7 +44,9 @@ def current_card(registry: Path, reference: str, project_dir: Path) -> dict[str,
         label for label, at in read_labels(registry).get(model, {}).items() if at == version
     )
     text = load_card_text(project_dir, model)
-    return build_card(model, version, record, profile, read_events(registry, model), text, labels)
+    events = read_events(registry, model)
+    summary = stored_summary(version_dir(registry, model, version))
+    return build_card(model, version, record, profile, events, text, labels, summary)
 
 
 def card_command(

@@ -3,14 +3,14 @@
 :func:`prepare_release` runs before anything is written, so a bad card setting or
 signing key stops a registration at once. :func:`write_release_files` then writes the
 SBOM, the public key and the model card (Markdown, HTML, CycloneDX) into the staging
-folder, before the lineage record lists its files; :func:`sign_release` signs last,
+folder, before the lineage record lists its files (the record itself is left as the
+deployment stage made it); :func:`sign_release` signs last,
 once ``lineage.json`` is written, so the signature covers every file.
 """
 
 from __future__ import annotations
 
 import json
-import platform
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib.metadata import version as installed_version
@@ -33,6 +33,7 @@ from visionops.release.sbom import environment_sbom
 from visionops.release.settings import CardText, load_card_text
 from visionops.release.signing import (
     SigningKey,
+    fingerprint,
     project_signing_key,
     sign_version,
     write_public_key,
@@ -67,26 +68,46 @@ def prepare_release(project_dir: Path, model_name: str) -> Release:
     )
 
 
-def release_record(release: Release) -> dict[str, Any]:
-    """The lineage record's ``release`` part: the signing key, the SBOM, the card files."""
-    properties = {p["name"]: p["value"] for p in release.sbom["metadata"]["properties"]}
+def release_summary(public_pem: bytes, sbom: dict[str, Any]) -> dict[str, Any]:
+    """What the card says of the version's signature, SBOM and environment.
+
+    Kept out of ``lineage.json``, which stays the record of what produced the version:
+    everything here is read back from the version's own files (:func:`stored_summary`).
+    """
+    properties = {p["name"]: p["value"] for p in sbom["metadata"]["properties"]}
     return {
         "signing": {
             "method": f"model-signing {installed_version('model-signing')}, elliptic-curve "
             "key, Sigstore bundle",
-            "public_key_sha256": release.key.fingerprint,
+            "public_key_sha256": fingerprint(public_pem),
             "public_key": PUBLIC_KEY_FILE.as_posix(),
             "signature": SIGNATURE_FILE.as_posix(),
         },
         "sbom": {
             "file": SBOM_FILE.as_posix(),
-            "components": len(release.sbom["components"]),
+            "components": len(sbom["components"]),
             "source": properties.get("visionops:source"),
             "lock_sha256": properties.get("visionops:lock_sha256"),
         },
-        "model_card": [path.as_posix() for path in (CARD_MARKDOWN, CARD_HTML, CARD_CYCLONEDX)],
-        "environment": {"python": platform.python_version(), "platform": platform.platform()},
+        "environment": {
+            "python": properties.get("visionops:python"),
+            "platform": properties.get("visionops:platform"),
+        },
     }
+
+
+def stored_summary(folder: Path) -> dict[str, Any]:
+    """:func:`release_summary` of a registered version, from its files; ``{}`` for a
+    version registered before versions carried them (or with them damaged)."""
+    try:
+        public_pem = (folder / PUBLIC_KEY_FILE).read_bytes()
+        sbom = json.loads((folder / SBOM_FILE).read_text())
+        summary = release_summary(public_pem, sbom)
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    if not (folder / SIGNATURE_FILE).is_file():
+        summary["signing"] = {}
+    return summary
 
 
 def write_card_files(folder: Path, card: dict[str, Any]) -> None:
@@ -108,12 +129,16 @@ def write_release_files(
 ) -> None:
     """Writes the SBOM, the public key and the card into a version being registered.
 
-    The card lists no approvals: none can exist before the version does.
+    The card lists no approvals: none can exist before the version does. Its
+    signature part is what :func:`sign_release` will make.
     """
     (folder / SBOM_FILE).parent.mkdir(parents=True, exist_ok=True)
     (folder / SBOM_FILE).write_text(json.dumps(release.sbom, indent=2) + "\n")
     write_public_key(folder, release.key)
-    card = build_card(model_name, version, lineage, data_profile, [], release.card_text, labels)
+    summary = release_summary(release.key.public_pem, release.sbom)
+    card = build_card(
+        model_name, version, lineage, data_profile, [], release.card_text, labels, summary
+    )
     write_card_files(folder, card)
 
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import platform
 import re
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -70,8 +70,11 @@ def environment_sbom(project_dir: Path) -> dict[str, Any]:
         pins = _installed()
         digest = hashlib.sha256(repr(pins).encode()).hexdigest()
         properties = [{"name": "visionops:source", "value": "installed distributions"}]
-    python = f"{sys.version_info.major}.{sys.version_info.minor}"
-    properties.append({"name": "visionops:python", "value": python})
+    # Where the SBOM was written: the interpreter and machine that registered the version.
+    properties += [
+        {"name": "visionops:python", "value": platform.python_version()},
+        {"name": "visionops:platform", "value": platform.platform()},
+    ]
     return {
         "bomFormat": "CycloneDX",
         "specVersion": SPEC_VERSION,
