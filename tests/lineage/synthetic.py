@@ -76,6 +76,7 @@ def record(seed: str, raw_md5: str | None = None, **changes: Any) -> dict[str, A
             "branch": "main",
         },
         "stages": stages,
+        "data_source": {"sources": [{"source": "npz", "path": SOURCE, "images": 1797}]},
         "parameters": {
             "ingestion": {"source": "npz", "path": SOURCE, "channels": 3},
             "training": {"epochs": 40, "seed": 42},

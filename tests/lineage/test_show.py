@@ -107,3 +107,34 @@ def test_references_resolve(registry: Path, reference: str, version: int) -> Non
 def test_an_unknown_version_names_the_known_ones(registry: Path) -> None:
     with pytest.raises(Exception, match=r"versions: 1, 2"):
         resolve_version(registry, f"{MODEL}:9")
+
+
+def test_sources_and_the_feedback_learned_from_are_named(tmp_path: Path) -> None:
+    feedback = {
+        "model": MODEL,
+        "images": 40,
+        "senders": {"VISIONOPS_WRITE_TOKEN": 40},
+        "segments": [{"name": "seg-1.parquet", "sha256": "a" * 64}, {"name": "seg-2.parquet"}],
+    }
+    sources = [
+        {"source": "digits", "path": None, "images": 1797},
+        {
+            "source": "image_folder",
+            "path": "data/01_raw/feedback",
+            "images": 40,
+            "feedback": feedback,
+        },
+    ]
+    add_version(tmp_path, MODEL, 1, record("one", data_source={"sources": sources}))
+    info = account(tmp_path, MODEL, 1)
+    assert info["data"]["sources"] == sources
+    text = render_account(info)
+    for fragment in (
+        "  - digits: 1797 images",
+        "  - image_folder data/01_raw/feedback: 40 images",
+        f"feedback of {MODEL}: 40 labelled images from 2 log segment(s), sent by "
+        "VISIONOPS_WRITE_TOKEN (40)",
+        "segment seg-1.parquet",
+        "segment seg-2.parquet",
+    ):
+        assert fragment in text, fragment

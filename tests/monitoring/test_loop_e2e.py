@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import yaml
 
-from e2e.conftest import BIN, copy_project, project_env, run, set_parameters
+from e2e.conftest import BIN, project_env, reproduced_copy, run, set_parameters
 from serving.support import Server, encoded
 from visionops.registry.layout import LINEAGE_FILE, list_versions, read_labels, version_dir
 from visionops.scheduling.runlog import read_log
@@ -46,12 +46,12 @@ def digits() -> Any:
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A project copy with version 1 of the digits model in production."""
-    project = copy_project(tmp_path_factory.mktemp("loop") / "visionops")
+    project = reproduced_copy(tmp_path_factory, "loop")
+    # For the retraining: a shorter one, blessed on the mixed data.
     set_parameters(project, {"training": {"epochs": 20}, "evaluation": {"min_accuracy": 0.8}})
     (project / "conf" / "local" / "monitoring.yml").write_text(
         "prediction_log: {segment_seconds: 0.3}\n"
     )
-    run(project, "dvc", "repro")
     assert list_versions(project / "registry", MODEL) == [1]
     return project
 
@@ -213,3 +213,6 @@ def test_the_new_version_lineage_lists_the_feedback_segments(project: Path) -> N
     assert feedback["senders"] == {"VISIONOPS_WRITE_TOKEN": len(INVERTED)}
     logged = {path.name for path in (project / PRODUCTION / "predictions").rglob("*.parquet")}
     assert {s["name"] for s in feedback["segments"]} <= logged
+    shown = run(project, "visionops", "lineage", "show", f"{MODEL}:2").stdout
+    assert f"feedback of {MODEL}: {len(INVERTED)} labelled images" in shown
+    assert all(f"segment {s['name']}" in shown for s in feedback["segments"])

@@ -112,9 +112,15 @@ def _data(record: dict[str, Any]) -> dict[str, Any]:
     stages = recorded_stages(record)
     first = stages.get("ingestion", {})
     source_path = ingestion.get("path", NOT_RECORDED)
+    described = record.get("data_source")
     return {
         "source": ingestion.get("source", NOT_RECORDED),
         "path": source_path,
+        # Each source ingested, with the production feedback (segments, labels and
+        # senders) where a feedback export was one of them.
+        "sources": described.get("sources", NOT_RECORDED)
+        if isinstance(described, dict)
+        else NOT_RECORDED,
         "input_md5": (first.get("deps") or {}).get(source_path, NOT_RECORDED),
         "datasets": [
             {"stage": stage, "path": path, "md5": md5}
@@ -149,6 +155,7 @@ def render_account(info: dict[str, Any]) -> str:
         lines.append("  lineage      not recorded (no assets.extra/lineage.json)")
     lines += ["Data", f"  source       {data['source']} (path {data['path']})"]
     lines.append(f"  input md5    {data['input_md5']}")
+    lines += _sources(data["sources"])
     lines += [f"  {d['stage']:<16} {d['path']}  md5 {d['md5']}" for d in data["datasets"]]
     if not data["datasets"]:
         lines.append(f"  datasets     {NOT_RECORDED}")
@@ -184,6 +191,32 @@ def render_account(info: dict[str, Any]) -> str:
         f"  ever         {'yes' if standing['ever_production'] else 'no'}",
     ]
     return "\n".join(lines)
+
+
+def _sources(sources: object) -> list[str]:
+    """A line per source ingested, and what a feedback source learned from."""
+    if not isinstance(sources, list) or len(sources) < 2 and not _feedback(sources):
+        return []  # one source without feedback: the line above says it all
+    lines = []
+    for entry in sources:
+        where = f" {entry['path']}" if entry.get("path") else ""
+        lines.append(f"  - {entry.get('source')}{where}: {entry.get('images', '?')} images")
+        feedback = entry.get("feedback")
+        if isinstance(feedback, dict):
+            segments = [segment.get("name") for segment in feedback.get("segments") or []]
+            senders = ", ".join(
+                f"{name} ({count})" for name, count in feedback.get("senders", {}).items()
+            )
+            lines.append(
+                f"      feedback of {feedback.get('model')}: {feedback.get('images')} labelled "
+                f"images from {len(segments)} log segment(s), sent by {senders or 'nobody'}"
+            )
+            lines += [f"      segment {name}" for name in segments]
+    return lines
+
+
+def _feedback(sources: list[Any]) -> bool:
+    return any(isinstance(entry, dict) and entry.get("feedback") for entry in sources)
 
 
 def _registration(info: dict[str, Any]) -> list[str]:
