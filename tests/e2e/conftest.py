@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -82,9 +83,34 @@ def copy_project(target: Path) -> Path:
     return target
 
 
+def reproduced_copy(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    """A copy of the project on which `dvc repro` has run once on the default data (what
+    `make run` leaves: the digits model in production), to change as a test likes.
+
+    The first `dvc repro` of the test run is the only one: its project is kept as a
+    template that every later call copies whole (git history, DVC cache and registry;
+    nothing in them holds the project's path). Parallel test workers share it through
+    a lock in their common temporary folder.
+    """
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # every worker's folder is under one run folder
+    template = shared / "reproduced-template" / "visionops"
+    done = template.parent / "complete"
+    with open(shared / "reproduced-template.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(template.parent, ignore_errors=True)
+            template.mkdir(parents=True)
+            copy_project(template)
+            run(template, "dvc", "repro")
+            done.touch()
+    target = tmp_path_factory.mktemp(name) / "visionops"
+    shutil.copytree(template, target, symlinks=True)
+    return target
+
+
 @pytest.fixture(scope="module")
 def reproduced(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A project copy on which `dvc repro` has run once on the default data."""
-    project = copy_project(tmp_path_factory.mktemp("clone") / "visionops")
-    run(project, "dvc", "repro")
-    return project
+    return reproduced_copy(tmp_path_factory, "clone")

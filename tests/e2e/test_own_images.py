@@ -12,7 +12,7 @@ from PIL import Image
 
 from visionops.registry.layout import MODELS_CONFIG, list_versions, read_labels
 
-from .conftest import ROOT, copy_project, run
+from .conftest import ROOT, reproduced_copy, run
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -50,8 +50,7 @@ def readme_commands() -> list[str]:
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh copy after `dvc repro` (what `make run` runs): digits in production."""
-    project = copy_project(tmp_path_factory.mktemp("own") / "visionops")
-    run(project, "dvc", "repro")
+    project = reproduced_copy(tmp_path_factory, "own")
     write_pets(project / FOLDER)
     return project
 

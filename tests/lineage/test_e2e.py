@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from e2e.conftest import copy_project, run, set_parameters
+from e2e.conftest import reproduced_copy, run, set_parameters
 from visionops.lineage.record import NOT_RECORDED
 from visionops.registry.layout import LINEAGE_FILE, list_versions, read_labels
 from visionops.sources.digits import read_digits
@@ -42,10 +42,8 @@ def _write_subset(path: Path) -> None:
 @pytest.fixture(scope="module")
 def two_versions(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Version 1 from the digits; version 2, forced, from a subset; each from a commit."""
-    project = copy_project(tmp_path_factory.mktemp("lineage") / "visionops")
+    project = reproduced_copy(tmp_path_factory, "lineage")  # version 1: the copy's commit
     _set(project, "training", epochs=10)  # a quarter of the default: the test's time
-    run(project, "git", "commit", "--quiet", "--all", "-m", "train for 10 epochs")
-    run(project, "dvc", "repro")
     _write_subset(project / SUBSET)
     _set(project, "ingestion", source="npz", path=SUBSET)
     _set(project, "evaluation", force=True, force_reason="e2e: train on the subset")
