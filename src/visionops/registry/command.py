@@ -1,4 +1,4 @@
-"""``visionops models``: list, show, promote, rollback, events, tfserving-config.
+"""``visionops models``: list, show, promote, approve, rollback, events, tfserving-config.
 
 :func:`add_models_parser` adds the ``models`` command to the top-level parser and
 returns its actions, so that other packages can add theirs::
@@ -26,11 +26,13 @@ from typing import Any
 
 from visionops.config import registry_root
 from visionops.errors import RegistryError
+from visionops.registry.approvals import approve
 from visionops.registry.events import read_events, verify_chain
-from visionops.registry.history import describe_version, history, require_model
+from visionops.registry.history import approvers, describe_version, history, require_model
 from visionops.registry.labels import LabelMove, promote, rollback
 from visionops.registry.layout import PRODUCTION, snapshot
 from visionops.registry.reference import resolve_reference, resolve_version
+from visionops.registry.release_settings import load_approval_rule
 
 REFERENCE = "MODEL[:VERSION|@LABEL]"
 VERSION_REFERENCE = "MODEL:VERSION|MODEL@LABEL"
@@ -94,8 +96,31 @@ def add_models_parser(commands: argparse._SubParsersAction) -> argparse._SubPars
     )
     rolling_back.add_argument("model", metavar="MODEL")
     rolling_back.set_defaults(handler=_models_rollback)
-    for moving in (promoting, rolling_back):
-        moving.add_argument("--label", default=PRODUCTION, help="default: production")
+    promoting.add_argument(
+        "--label",
+        "--to",
+        dest="label",
+        default=PRODUCTION,
+        help="the label to move (default: production, which needs the approvals that "
+        "approvals.required in conf/base/release.yml asks for)",
+    )
+    rolling_back.add_argument("--label", default=PRODUCTION, help="default: production")
+    approving = actions.add_parser(
+        "approve",
+        parents=options,
+        help="approve a version for production, in the audit log",
+        description=(
+            "Logs an 'approval' event of the version in the model's audit log. Promoting "
+            "a version to production needs approvals from approvals.required distinct "
+            "people (conf/base/release.yml); one person approving twice counts once."
+        ),
+    )
+    approving.add_argument("reference", metavar=VERSION_REFERENCE)
+    approving.add_argument(
+        "--actor", help="who approves (default: $VISIONOPS_ACTOR, else the OS user)"
+    )
+    approving.set_defaults(handler=_models_approve)
+    for moving in (promoting, rolling_back, approving):
         moving.add_argument("--reason", required=True, help="why, for the audit log")
     event_log = actions.add_parser("events", parents=options, help="print a model's audit log")
     event_log.add_argument("model", metavar="MODEL")
@@ -145,12 +170,14 @@ def _describe_event(event: dict[str, Any]) -> str:
         what = ", ".join(f"{k}: {_move(v.get('from'), v.get('to'))}" for k, v in moves.items())
     elif "label" in details:
         what = f"{details['label']}: {_move(details.get('from'), details.get('to'))}"
+        if details.get("approved_by"):
+            what += f" (approved by {', '.join(details['approved_by'])})"
     else:
         what = json.dumps(details, sort_keys=True) if details else ""
     reason = f" -- {event['reason']}" if event.get("reason") else ""
     return (
         f"#{event.get('seq')} {event.get('time')} {event.get('event')} "
-        f"v{event.get('version')} by {event.get('actor')}  {what}{reason}"
+        f"v{event.get('version')} by {event.get('actor')}{f'  {what}' if what else ''}{reason}"
     )
 
 
@@ -177,6 +204,9 @@ def _models_show(args: argparse.Namespace) -> int:
         "content": f"{intact.get(content['intact'], 'no digest logged')} "
         f"(sha256 {content['current_sha256'][:16]})",
         "blessing": _describe_blessing(info["lineage"].get("blessing")),
+        "approvals": f"{len(info['approvals'])}: {', '.join(info['approvals'])}"
+        if info["approvals"]
+        else None,
         **_describe_lineage(info["lineage"]),
         "metrics": ", ".join(
             f"{k}={v:.4g}"
@@ -255,6 +285,8 @@ def _print_history(model: str, versions: list[dict[str, Any]], as_json: bool) ->
             notes.append("was production")
         if entry["promotions"]:
             notes.append(f"{len(entry['promotions'])} label moves")
+        if entry["approvals"]:
+            notes.append(f"approved by {', '.join(entry['approvals'])}")
         if not entry["exists"]:
             notes.append("deleted")
         tags = f"  [{', '.join(entry['labels'])}]" if entry["labels"] else ""
@@ -274,8 +306,25 @@ def _print_move(move: LabelMove, as_json: bool, verb: str) -> int:
 def _models_promote(args: argparse.Namespace) -> int:
     root = Path(args.registry)
     model, version = resolve_version(root, args.reference, "promote")
-    move = promote(root, model, version, args.label, reason=args.reason)
+    rule = load_approval_rule(Path(args.project_dir))
+    move = promote(root, model, version, args.label, reason=args.reason, approvals=rule)
     return _print_move(move, args.json, "moved")
+
+
+def _models_approve(args: argparse.Namespace) -> int:
+    root = Path(args.registry)
+    model, version = resolve_version(root, args.reference, "approve")
+    event = approve(root, model, version, reason=args.reason, actor=args.actor)
+    names = approvers(read_events(root, model), version)
+    if args.json:
+        print(json.dumps({"event": event, "approvals": names}, indent=2, sort_keys=True))
+        return 0
+    rule = load_approval_rule(Path(args.project_dir))
+    print(
+        f"{model}:{version} approved by {event['actor']}; approvals: {len(names)} "
+        f"({', '.join(names)}), production needs {rule.required} ({rule.source})"
+    )
+    return 0
 
 
 def _models_rollback(args: argparse.Namespace) -> int:

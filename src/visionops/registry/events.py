@@ -42,6 +42,7 @@ REGISTERED = "registered"
 PROMOTED = "promoted"
 ROLLED_BACK = "rolled_back"
 LABEL_MOVED = "label_moved"
+APPROVED = "approval"  # a person approved a version for production (registry.approvals)
 GENESIS = "0" * 64
 ACTOR_VARIABLE = "VISIONOPS_ACTOR"
 FIELDS = (
@@ -60,15 +61,20 @@ FIELDS = (
 _EVENTS_LOCK = ".events.lock"
 
 
+def acting_user() -> str:
+    """Who is acting, without the host: ``$VISIONOPS_ACTOR``, or else the OS user."""
+    who = os.environ.get(ACTOR_VARIABLE, "").strip()
+    if who:
+        return who
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name, e.g. an arbitrary uid in a container
+        return f"uid-{os.getuid()}"
+
+
 def default_actor() -> str:
     """Who is acting: ``$VISIONOPS_ACTOR`` or the OS user, then ``@`` and the host name."""
-    who = os.environ.get(ACTOR_VARIABLE, "").strip()
-    if not who:
-        try:
-            who = getpass.getuser()
-        except (KeyError, OSError):  # no login name, e.g. an arbitrary uid in a container
-            who = f"uid-{os.getuid()}"
-    return f"{who}@{socket.gethostname()}"
+    return f"{acting_user()}@{socket.gethostname()}"
 
 
 def canonical_json(event: Mapping[str, Any]) -> bytes:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from visionops.errors import RegistryError
-from visionops.registry.events import PROMOTED, REGISTERED, ROLLED_BACK, read_events
+from visionops.registry.events import APPROVED, PROMOTED, REGISTERED, ROLLED_BACK, read_events
 from visionops.registry.layout import (
     LINEAGE_FILE,
     PRODUCTION,
@@ -39,6 +39,8 @@ class VersionHistory:
         promotions: Every time a label moved onto it (at registration, by promotion or
             by rollback): ``seq``, ``time``, ``event``, ``label``, ``from``, ``actor``,
             ``reason``.
+        approvals: Who approved it for production, each person once (see
+            :mod:`visionops.registry.approvals`).
     """
 
     version: int
@@ -48,6 +50,7 @@ class VersionHistory:
     labels: list[str]
     ever_production: bool
     promotions: list[dict[str, Any]] = field(default_factory=list)
+    approvals: list[str] = field(default_factory=list)
 
 
 def require_model(root: Path, model: str) -> None:
@@ -100,6 +103,7 @@ def history(root: Path, model: str) -> list[VersionHistory]:
                 ever_production=labels_now.get(PRODUCTION) == version
                 or any((e.get("labels") or {}).get(PRODUCTION) == version for e in events),
                 promotions=_moves_onto(events, version),
+                approvals=approvers(events, version),
             )
         )
     return summaries
@@ -114,8 +118,8 @@ def describe_version(root: Path, model: str, version: int) -> dict[str, Any]:
         (``registered_sha256``, ``current_sha256``, ``intact``: whether the files are
         unchanged since registration, ``None`` when no digest was logged), ``lineage``
         (its ``metrics``, ``blessing``, ``code``, ``validation``, ``class_names``,
-        ``image_shape``, ``weights_sha256`` and data ``source``, when recorded) and
-        ``events`` (every event
+        ``image_shape``, ``weights_sha256`` and data ``source``, when recorded),
+        ``approvals`` (who approved it, each person once) and ``events`` (every event
         about this version).
 
     Raises:
@@ -145,8 +149,20 @@ def describe_version(root: Path, model: str, version: int) -> dict[str, Any]:
             "intact": None if logged_digest is None else logged_digest == current_digest,
         },
         "lineage": _lineage_summary(path),
+        "approvals": approvers(events, version),
         "events": [event for event in events if _concerns(event, version)],
     }
+
+
+def approvers(events: list[dict[str, Any]], version: int) -> list[str]:
+    """The distinct people who approved ``version``, in the order of their first approval."""
+    names: list[str] = []
+    for event in events:
+        if event.get("event") == APPROVED and event.get("version") == version:
+            name = str(event.get("actor"))
+            if name not in names:
+                names.append(name)
+    return names
 
 
 def _concerns(event: dict[str, Any], version: int) -> bool:

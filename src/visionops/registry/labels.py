@@ -14,6 +14,7 @@ from typing import Any
 
 from visionops.errors import RegistryError
 from visionops.files import locked
+from visionops.registry.approvals import ApprovalRule, approvers, check_approvals
 from visionops.registry.events import PROMOTED, ROLLED_BACK, append_event, read_events
 from visionops.registry.history import describe_labels, require_model, require_version
 from visionops.registry.layout import (
@@ -57,10 +58,13 @@ def promote(
     *,
     reason: str,
     actor: str | None = None,
+    approvals: ApprovalRule | None = None,
 ) -> LabelMove:
     """Points ``label`` at ``version`` and logs a ``promoted`` event with its previous version.
 
-    Promoting to the version the label already points at changes and logs nothing.
+    Promoting to the version the label already points at changes and logs nothing. The
+    production label moves only onto a version that ``approvals.required`` distinct
+    people approved (:mod:`visionops.registry.approvals`); the event names them.
 
     Args:
         root: The registry's root folder.
@@ -69,26 +73,31 @@ def promote(
         label: The label to move.
         reason: Why, for the audit log; required.
         actor: Who; ``$VISIONOPS_ACTOR`` or the OS user at this host when not given.
+        approvals: The approvals production asks for; None asks for none.
 
     Returns:
         The move, with the event logged for it.
 
     Raises:
         RegistryError: The model or version does not exist, the version is not a
-            SavedModel, the label is malformed, the reason is empty, or the log is
-            unreadable.
+            SavedModel, the label is malformed, the reason is empty, the log is
+            unreadable, or the version lacks the approvals production asks for.
     """
     _check_label(label)
     _check_reason(reason)
     _require_saved_model(root, model, version)
     with locked(root / LABELS_LOCK):
-        read_events(root, model)  # an unreadable log must stop us before the labels move
+        events = read_events(root, model)  # an unreadable log stops us before labels move
         labels = read_labels(root)
         model_labels = labels.setdefault(model, {})
         previous = model_labels.get(label)
         if previous == version:
             logger.info("%s %s is already version %d; nothing to do", model, label, version)
             return LabelMove(model, label, previous, version, event=None)
+        details: dict[str, Any] = {"label": label, "from": previous, "to": version}
+        if label == PRODUCTION and approvals is not None and approvals.required > 0:
+            check_approvals(events, model, version, label, approvals)
+            details["approved_by"] = approvers(events, version)
         model_labels[label] = version
         write_models_config(root, labels)
         event = append_event(
@@ -98,7 +107,7 @@ def promote(
             version=version,
             labels=model_labels,
             reason=reason,
-            details={"label": label, "from": previous, "to": version},
+            details=details,
             actor=actor,
         )
     logger.info("Promoted %s version %d to %s (was %s)", model, version, label, previous)
