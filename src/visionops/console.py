@@ -19,6 +19,7 @@ from visionops.registry.command import (
     registry_options,
     resolve_registry,
 )
+from visionops.release.command import add_card_parser
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -53,6 +54,7 @@ def _serve(args: argparse.Namespace) -> int:
         project_dir=Path(args.project_dir),
         prediction_log=Path(args.prediction_log) if args.prediction_log else None,
         log_predictions=not args.no_prediction_log,
+        require_signature=args.require_signature,
     )
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # read when TensorFlow loads
     from visionops.serving.server import run_server
@@ -304,7 +306,7 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 -- one statement
     parser.add_argument("--version", action="version", version=f"visionops {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    add_models_parser(commands)
+    add_card_parser(add_models_parser(commands))
 
     validate = commands.add_parser(
         "validate",
@@ -415,6 +417,12 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 -- one statement
         "--no-prediction-log",
         action="store_true",
         help="record no prediction (whatever conf/base/monitoring.yml says)",
+    )
+    serve.add_argument(
+        "--require-signature",
+        action="store_true",
+        help="load only versions whose signature holds; an unsigned or changed version is "
+        "refused (its status names the file and why) and the versions served keep serving",
     )
     serve.set_defaults(handler=_serve)
 

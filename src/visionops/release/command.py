@@ -8,12 +8,14 @@ was signed.
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 from typing import Any
 
 from visionops.errors import ConfigError
 from visionops.lineage.record import load_record, resolve_version
+from visionops.registry.command import REFERENCE, registry_options
 from visionops.registry.events import read_events
 from visionops.registry.layout import DATA_PROFILE_FILE, read_labels, version_dir
 from visionops.release.card import build_card
@@ -63,3 +65,27 @@ def card_command(
     else:
         print(render_markdown(card), end="")
     return 0
+
+
+def add_card_parser(actions: argparse._SubParsersAction) -> None:
+    """Adds ``card`` to the actions of ``visionops models`` (see
+    :func:`visionops.registry.command.add_models_parser`)."""
+    card = actions.add_parser(
+        "card",
+        parents=[registry_options()],
+        help="print a version's model card, written afresh (approvals given since show)",
+    )
+    card.add_argument("reference", metavar=REFERENCE)
+    card.add_argument(
+        "--format",
+        dest="card_format",
+        choices=FORMATS,
+        default="md",
+        help="md (Markdown), html (one offline page) or cyclonedx (CycloneDX 1.6 JSON); "
+        "default: md",
+    )
+    card.set_defaults(
+        handler=lambda args: card_command(
+            Path(args.registry), args.reference, args.card_format, Path(args.project_dir)
+        )
+    )

@@ -16,9 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from visionops.config import merged
+from visionops.config import merged, read_settings_file
 from visionops.errors import ConfigError
 
 CARD_FILE = "release_card.yml"
@@ -85,31 +83,12 @@ class SigningSettings:
     where: str
 
 
-def _read_file(path: Path, known: dict[str, Any]) -> dict[str, Any]:
-    """The settings of one YAML file; ``{}`` when it is missing or empty."""
-    if not path.is_file():
-        return {}
-    try:
-        content = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as error:
-        raise ConfigError(f"{path} cannot be read as YAML: {error}") from error
-    if content is None:
-        return {}
-    if not isinstance(content, dict):
-        raise ConfigError(f"{path} must be a mapping of settings; got {type(content).__name__}")
-    unknown = sorted(set(content) - set(known))
-    if unknown:
-        raise ConfigError(
-            f"{path} has unknown setting(s) {', '.join(map(str, unknown))}; known: "
-            f"{', '.join(known)}"
-        )
-    return content
-
-
 def _read(project_dir: Path, name: str, defaults: dict[str, Any]) -> dict[str, Any]:
     conf = Path(project_dir) / "conf"
-    base = _read_file(conf / "base" / name, defaults)
-    return merged(merged(defaults, base), _read_file(conf / "local" / name, defaults))
+    # Nested values (a model's card section) are checked by the callers.
+    base = read_settings_file(conf / "base" / name, defaults, nested=False)
+    local = read_settings_file(conf / "local" / name, defaults, nested=False)
+    return merged(merged(defaults, base), local)
 
 
 def _strings(values: dict[str, Any], key: str, where: str) -> tuple[str, ...]:

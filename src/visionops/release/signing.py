@@ -25,9 +25,8 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
-import model_signing
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -155,7 +154,9 @@ def project_signing_key(project_dir: Path) -> SigningKey:
     return load_signing_key(load_signing_settings(project_dir), project_dir)
 
 
-def _hashing() -> model_signing.hashing.Config:
+def _hashing() -> Any:
+    import model_signing  # takes a second to import: only when signing or checking
+
     return model_signing.hashing.Config().set_ignored_paths(
         paths=[SIGNATURE_FILE.as_posix()], ignore_git_paths=False
     )
@@ -169,6 +170,8 @@ def write_public_key(folder: Path, key: SigningKey) -> None:
 
 def sign_version(folder: Path, key: SigningKey) -> None:
     """Signs every file of ``folder`` (its public key included) into its signature file."""
+    import model_signing
+
     write_public_key(folder, key)
     config = model_signing.signing.Config().use_elliptic_key_signer(
         private_key=key.private_key, password=key.password
@@ -232,6 +235,8 @@ def check_signature(folder: Path, trusted_public_key: Path | None = None) -> Sig
 
 def _verify(folder: Path, public_key: Path) -> list[str]:
     """What is wrong with the signature of ``folder`` checked with ``public_key``."""
+    import model_signing
+
     signature = folder / SIGNATURE_FILE
     config = model_signing.verifying.Config().use_elliptic_key_verifier(public_key=public_key)
     try:
