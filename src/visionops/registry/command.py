@@ -33,6 +33,15 @@ from visionops.registry.labels import LabelMove, promote, rollback
 from visionops.registry.layout import PRODUCTION, snapshot
 from visionops.registry.reference import resolve_reference, resolve_version
 from visionops.registry.release_settings import load_approval_rule
+from visionops.registry.rollout import (
+    CANARY,
+    SHADOW,
+    finish_rollout,
+    parse_share,
+    read_rollout,
+    start_rollout,
+    stop_rollout,
+)
 
 REFERENCE = "MODEL[:VERSION|@LABEL]"
 VERSION_REFERENCE = "MODEL:VERSION|MODEL@LABEL"
@@ -138,6 +147,7 @@ def add_models_parser(commands: argparse._SubParsersAction) -> argparse._SubPars
     )
     tfserving.add_argument("--output", help="write here instead of printing")
     tfserving.set_defaults(handler=_models_tfserving_config)
+    _add_rollout_parser(actions)
     return actions
 
 
@@ -308,6 +318,9 @@ def _models_promote(args: argparse.Namespace) -> int:
     model, version = resolve_version(root, args.reference, "promote")
     rule = load_approval_rule(Path(args.project_dir))
     move = promote(root, model, version, args.label, reason=args.reason, approvals=rule)
+    ended = finish_rollout(root, model) if args.label == PRODUCTION else None
+    if ended is not None and not args.json:
+        print(f"{model}: rollout {ended['details']['rollout']} ended: {ended['event']}")
     return _print_move(move, args.json, "moved")
 
 
@@ -373,4 +386,54 @@ def _models_events(args: argparse.Namespace) -> int:
     if args.verify:
         last = events[-1]["hash"] if events else "none"
         print(f"chain intact: {len(events)} events, last hash {last}")
+    return 0
+
+
+def _add_rollout_parser(actions: argparse._SubParsersAction) -> None:
+    """``visionops models rollout``: start, show or stop a canary or shadow rollout."""
+    rolling_out = actions.add_parser(
+        "rollout",
+        parents=[model_options()],
+        help="try a version beside production: a canary share of requests, or in shadow",
+        description=(
+            "Starts a canary (--canary 10%%: that share of production requests is answered "
+            "by the version) or a shadow rollout (--shadow [SHARE]: production answers, "
+            "the version is asked too and only compared) that 'visionops serve' picks up. "
+            "Guards in conf/base/release_rollout.yml roll it back on a breach; 'visionops "
+            "models promote MODEL:V' finishes it. MODEL alone shows the rollout in "
+            "progress; --stop ends it."
+        ),
+    )
+    rolling_out.add_argument("reference", metavar="MODEL[:VERSION|@LABEL]")
+    mode = rolling_out.add_mutually_exclusive_group()
+    mode.add_argument("--canary", metavar="SHARE", help="share of requests, e.g. 10%% or 0.1")
+    mode.add_argument(
+        "--shadow", metavar="SHARE", nargs="?", const="100%", help="share mirrored (default 100%%)"
+    )
+    mode.add_argument("--stop", action="store_true", help="end the rollout in progress")
+    rolling_out.add_argument("--reason", default="", help="why, for the audit log")
+    rolling_out.set_defaults(handler=_models_rollout)
+
+
+def _models_rollout(args: argparse.Namespace) -> int:
+    root = Path(args.registry)
+    if args.canary is None and args.shadow is None:
+        model, _ = resolve_reference(root, args.reference)
+        if args.stop:
+            event = stop_rollout(root, model, args.reason)
+            print(json.dumps(event, indent=2) if args.json else f"{model}: rollout stopped")
+            return 0
+        rollout = read_rollout(root, model)
+        if args.json:
+            print(json.dumps(rollout and asdict(rollout), indent=2, sort_keys=True))
+        else:
+            print(f"{model}: {rollout.describe() if rollout else 'no rollout in progress'}")
+        return 0
+    model, version = resolve_version(root, args.reference, "roll out")
+    mode, share = (CANARY, args.canary) if args.canary is not None else (SHADOW, args.shadow)
+    rollout = start_rollout(root, model, version, mode, parse_share(share), reason=args.reason)
+    if args.json:
+        print(json.dumps(asdict(rollout), indent=2, sort_keys=True))
+    else:
+        print(f"{model}: started the {rollout.describe()} (rollout {rollout.id})")
     return 0
