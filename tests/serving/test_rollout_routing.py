@@ -43,6 +43,20 @@ def test_the_canary_share_is_exact_over_every_run_of_requests(share: float) -> N
     assert np.array_equal(taken, expected)
 
 
+@pytest.mark.parametrize("share", [0.1, 1 / 3])
+def test_in_runs_the_share_is_exact_every_period_and_never_off_by_more_than_a_run(
+    share: float,
+) -> None:
+    counter = _Counter(share, run=32)
+    taken = [counter.take() for _ in range(32 * 300)]
+    runs = [set(taken[start : start + 32]) for start in range(0, len(taken), 32)]
+    assert all(len(run) == 1 for run in runs), "a run of 32 requests goes to one arm"
+    total = np.cumsum(taken)
+    expected = np.arange(1, len(taken) + 1) * round(share * 1_000_000) / 1_000_000
+    assert np.max(np.abs(total - expected)) <= 32
+    assert total[32 * 30 - 1] == 32 * 3 if share == 0.1 else total[32 * 300 - 1] == 32 * 99
+
+
 def test_defaults_apply_without_a_settings_file(tmp_path: Path) -> None:
     settings = load_rollout_settings(tmp_path)
     guards = {guard.name: (guard.limit, guard.min_requests) for guard in settings.guards}

@@ -1,8 +1,8 @@
 """The rollout guards' settings: ``conf/base/release_rollout.yml``, then conf/local.
 
-Read as the production loop's settings are (:mod:`visionops.monitoring.settings`):
-conf/local/release_rollout.yml, when present, is laid over conf/base/release_rollout.yml
-key by key, through :func:`visionops.config.merged`; a project without the file gets
+Read through :func:`visionops.config.read_settings_file`, as the production loop's
+settings are: conf/local/release_rollout.yml, when present, is laid over
+conf/base/release_rollout.yml key by key; a project without the file gets
 :data:`DEFAULTS`. Every value is checked here, with a message naming the key and the file.
 """
 
@@ -12,9 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from visionops.config import merged
+from visionops.config import merged, read_settings_file
 from visionops.errors import ConfigError
 
 SETTINGS_FILE = "release_rollout.yml"
@@ -61,35 +59,6 @@ class RolloutSettings:
     where: Path
 
 
-def _read(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        return {}
-    try:
-        content = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as error:
-        raise ConfigError(f"{path} cannot be read as YAML: {error}") from error
-    if content is None:
-        return {}
-    if not isinstance(content, dict):
-        raise ConfigError(f"{path} must be a mapping of settings; got {type(content).__name__}")
-    _check_keys(content, DEFAULTS, path, "")
-    return content
-
-
-def _check_keys(values: dict[str, Any], known: dict[str, Any], path: Path, prefix: str) -> None:
-    unknown = sorted(set(values) - set(known))
-    if unknown:
-        raise ConfigError(
-            f"{path} has unknown setting(s) {', '.join(prefix + key for key in unknown)}; "
-            f"known under {prefix or 'the top level'}: {', '.join(known)}"
-        )
-    for key, value in values.items():
-        if isinstance(known[key], dict):
-            if not isinstance(value, dict):
-                raise ConfigError(f"{prefix}{key} in {path} must be a mapping")
-            _check_keys(value, known[key], path, f"{prefix}{key}.")
-
-
 def _number(values: dict[str, Any], dotted: str, where: Path, high: float | None) -> float:
     value: Any = values
     for part in dotted.split("."):
@@ -121,7 +90,8 @@ def load_rollout_settings(project_dir: Path) -> RolloutSettings:
     project_dir = Path(project_dir)
     where = project_dir / "conf" / "base" / SETTINGS_FILE
     values = merged(
-        merged(DEFAULTS, _read(where)), _read(project_dir / "conf" / "local" / SETTINGS_FILE)
+        merged(DEFAULTS, read_settings_file(where, DEFAULTS)),
+        read_settings_file(project_dir / "conf" / "local" / SETTINGS_FILE, DEFAULTS),
     )
     guards = tuple(
         Guard(

@@ -144,7 +144,9 @@ class ServingApp:
         comparisons = None
         if rollout_settings.log_comparisons and self.production.recorder is not None:
             comparisons = ComparisonLog(self.production.folder / "rollouts")
-        self.rollouts = Rollouts(options.registry, rollout_settings, comparisons)
+        self.rollouts = Rollouts(
+            options.registry, rollout_settings, comparisons, options.max_batch_size
+        )
 
     def _observe_batch(self, version: LoadedVersion, signature: str, size: int) -> None:
         self.metrics.observe_batch(version.model_name, version.version, signature, size)
