@@ -9,6 +9,7 @@ import pytest
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 
+from visionops.console import main
 from visionops.errors import ConfigError
 from visionops.registry.events import append_event
 from visionops.release.command import card_command
@@ -105,7 +106,10 @@ def test_the_card_command_shows_approvals_given_later(
     markdown = capsys.readouterr().out
     assert "carol@review | reviewed the worst classes | label: production |" in markdown
     assert "none yet" not in markdown
-    assert card_command(registered.root, f"{MODEL}:1", "cyclonedx", PROJECT) == 0
+    argv = ["models", "card", f"{MODEL}:1", "--format", "cyclonedx"]
+    with pytest.raises(SystemExit) as exit_info:
+        main([*argv, "--registry", str(registered.root), "--project-dir", str(PROJECT)])
+    assert exit_info.value.code == 0
     text = capsys.readouterr().out
     _validate(text)
     assert "carol@review: reviewed the worst classes" in text
