@@ -11,7 +11,7 @@ from cyclonedx.validation.json import JsonStrictValidator
 
 from visionops.console import main
 from visionops.errors import ConfigError
-from visionops.registry.events import append_event
+from visionops.registry.events import APPROVED, append_event
 from visionops.release.command import card_command
 from visionops.release.layout import CARD_CYCLONEDX, CARD_HTML, CARD_MARKDOWN, SBOM_FILE
 from visionops.release.settings import load_card_text
@@ -95,7 +95,7 @@ def test_the_card_command_shows_approvals_given_later(
     append_event(
         registered.root,
         MODEL,
-        "approval",
+        APPROVED,
         version=1,
         labels={"production": 1},
         reason="reviewed the worst classes",

@@ -13,9 +13,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
+from visionops.registry.events import APPROVED
 from visionops.release.settings import CardText
 
-APPROVAL = "approval"
 HEADLINE = ("accuracy", "macro_f1", "expected_calibration_error")
 
 
@@ -138,7 +138,7 @@ def approvals(events: Sequence[Mapping[str, Any]], version: int) -> list[dict[st
             "details": _dict(event.get("details")),
         }
         for event in events
-        if event.get("event") == APPROVAL and event.get("version") == version
+        if event.get("event") == APPROVED and event.get("version") == version
     ]
 
 
