@@ -11,9 +11,8 @@ once the candidate has loaded.
   ``floor(k * share)`` steps up), so the split is exact every ``run / share`` requests
   and never off by more than one run, not just right on average. Runs, rather than
   single requests, keep each arm's micro-batches full: routed one by one, a 10%
-  candidate gets batches a tenth of production's size, and the server makes twice the
-  TensorFlow calls (1.20x the CPU per request on the load benchmark; runs: see
-  ``canary_overhead`` in the README). When the candidate fails a request that
+  candidate would get batches about a tenth of production's size, each a TensorFlow
+  call of its own (``canary_overhead`` in the README is measured with runs). When the candidate fails a request that
   production then answers, the client gets production's answer (a fallback) and the
   candidate is charged an error: a canary request never fails for the candidate's
   sake. When production fails it too, the request itself was at fault (say bytes that

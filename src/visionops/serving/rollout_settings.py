@@ -23,7 +23,7 @@ DEFAULTS: dict[str, Any] = {
         P99_LATENCY_MS: {"max": 500, "min_requests": 100},
         DISAGREEMENT: {"max": 0.2, "min_requests": 100},
     },
-    "canary": {"compare_share": 0.25},
+    "canary": {"compare_share": 0.0},
     "comparison": {"max_pending": 64, "log": True},
 }
 # The largest value each guard's limit may take.
