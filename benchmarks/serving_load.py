@@ -35,7 +35,7 @@ per request with and without batching, and the ratio of p50 latencies at concurr
 (near 1: a lone request does not wait for a batch to fill); and last, each mode with
 the threads setting that served it best, as an operator would run it (gRPC on the batched server's):
 ``p99_ms_c1=<x> rps_c32_batched=<y> rps_c32_unbatched=<z> ratio=<y/z> rps_c32_grpc=<g>
-logging_overhead=<o>``.
+logging_overhead=<o> canary_overhead=<c>``.
 
 The servers above record no prediction (``--no-prediction-log``). Beside each batched
 one runs its twin with the prediction log on, images captured and every request
@@ -48,8 +48,19 @@ printed before it.
 ``--logging-only`` measures just that: the batched servers and their twins, at
 concurrency 32.
 
+Beside each batched server also runs a canary twin: the same options on a registry of
+its own where version 2 (the same weights as version 1, so that the two arms cost the
+same) runs as a 10% canary of production version 1 (``visionops models rollout
+load_test:2 --canary 10%``), under the project's conf/base/release_rollout.yml (its
+``canary.compare_share`` of the candidate's requests are asked of production too, off
+the request path). It takes its turn right after the server it mirrors, at every
+level; ``canary_overhead`` is the requests/s of the best batched server at concurrency
+32 over its canary twin's (target: at most 1.05), with the twin's split (requests by
+arm, from its /metrics, which also shows that no guard rolled the canary back) printed
+before it. ``--canary-only`` measures just that, at concurrency 32.
+
 Usage: .venv/bin/python benchmarks/serving_load.py [--seconds 3] [--rounds 3]
-[--input png|uint8] [--shape digits|cifar] [--logging-only]
+[--input png|uint8] [--shape digits|cifar] [--logging-only | --canary-only]
 """
 
 from __future__ import annotations
@@ -84,18 +95,24 @@ BATCH_SIZES = (32, 1)  # batched, then batching off
 THREADS = {"auto": (), "intra1": ("--intra-op-threads", "1")}
 Config = tuple[int, str]  # (max batch size, threads)
 WARMUP_SECONDS = 1.0
+CANARY_SHARE = 0.1
 
 
-def make_registry(root: Path, image_shape: tuple[int, int, int]) -> None:
-    """Registers a seeded simple_cnn as version 1, labelled production."""
+def make_registry(root: Path, image_shape: tuple[int, int, int], canary: bool = False) -> None:
+    """Registers a seeded simple_cnn as version 1, labelled production; with ``canary``,
+    the same model as version 2 too, rolled out as a 10% canary."""
     import keras
 
     from visionops.modeling.architectures import build_model
+    from visionops.registry.rollout import CANARY, start_rollout
     from visionops.registry.store import Registration, register
 
     keras.utils.set_random_seed(0)
     model = build_model("simple_cnn", image_shape, len(CLASS_NAMES))
     register(root, Registration(MODEL_NAME, 1, model, CLASS_NAMES, image_shape))
+    if canary:
+        register(root, Registration(MODEL_NAME, 2, model, CLASS_NAMES, image_shape, labels=()))
+        start_rollout(root, MODEL_NAME, 2, CANARY, CANARY_SHARE, reason="load test")
 
 
 def request_body(kind: str, image_shape: tuple[int, int, int]) -> bytes:
@@ -304,26 +321,31 @@ def print_row(
 
 def run_rounds(
     servers: dict[Config, tuple[subprocess.Popen, int]],
-    logged: dict[Config, tuple[subprocess.Popen, int]],
+    twins: dict[str, dict[Config, tuple[subprocess.Popen, int]]],
     grpc: dict[Config, tuple[int, Any]],
     body: bytes,
     levels: tuple[int, ...],
     args: argparse.Namespace,
 ) -> tuple[dict, dict, dict]:
-    """Every server's turns at every level, the logged twins' and gRPC's at the top one."""
+    """Every server's turns at every level, its twins' (logged, canary) after each of its
+    turns, and gRPC's at the top one; the twins' turns are returned at the top level only."""
     top = CONCURRENCY[-1]
     turns = {(config, level): [] for config in servers for level in levels}
-    twin_turns = {(config, level): [] for config in logged for level in levels}
+    twin_turns = {
+        kind: {(config, level): [] for config in group for level in levels}
+        for kind, group in twins.items()
+    }
     grpc_turns: dict[Config, list[dict[str, Any]]] = {config: [] for config in grpc}
     for level in levels:
         for _ in range(args.rounds):
             for config, (server, port) in servers.items():
                 turns[config, level].append(measure_turn(server, port, body, level, args.seconds))
-                if config in logged:  # at every level, so that both are as warm
-                    twin, twin_port = logged[config]
-                    twin_turns[config, level].append(
-                        measure_turn(twin, twin_port, body, level, args.seconds)
-                    )
+                for kind, group in twins.items():  # at every level, so that both are as warm
+                    if config in group:
+                        twin, twin_port = group[config]
+                        twin_turns[kind][config, level].append(
+                            measure_turn(twin, twin_port, body, level, args.seconds)
+                        )
                 if level == top and config in grpc:
                     grpc_port, predict = grpc[config]
                     grpc_turns[config].append(
@@ -331,18 +353,27 @@ def run_rounds(
                     )
         for config in servers:
             print_row("", config, level, turns[config, level])
-        for config in logged:
-            print_row("logged ", config, level, twin_turns[config, level])
-    logged_turns = {config: twin_turns[config, top] for config in logged}
-    for config in logged:
+        for kind, group in twins.items():
+            for config in group:
+                print_row(f"{kind} ", config, level, twin_turns[kind][config, level])
+    for config, (_, port) in twins.get("logged", {}).items():
         print(
             f"logged max_batch_size={config[0]} threads={config[1]}: dropped "
-            f"{dropped_records(logged[config][1])} record(s)",
+            f"{dropped_records(port)} record(s)",
+            flush=True,
+        )
+    for config, (_, port) in twins.get("canary", {}).items():
+        print(
+            f"canary max_batch_size={config[0]} threads={config[1]}: {canary_split(port)}",
             flush=True,
         )
     for config, config_turns in grpc_turns.items():
         print_row("grpc ", config, top, config_turns)
-    return turns, logged_turns, grpc_turns
+    top_turns = {
+        kind: {config: twin_turns[kind][config, top] for config in group}
+        for kind, group in twins.items()
+    }
+    return turns, top_turns, grpc_turns
 
 
 def main() -> None:
@@ -352,15 +383,22 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="turns per server and level")
     parser.add_argument("--input", choices=("png", "uint8"), default="png")
     parser.add_argument("--shape", choices=sorted(SHAPES), default="digits")
-    parser.add_argument(
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument(
         "--logging-only",
         action="store_true",
         help="only the batched servers with and without the prediction log, at concurrency 32",
+    )
+    only.add_argument(
+        "--canary-only",
+        action="store_true",
+        help="only the batched servers and their canary twins, at concurrency 32",
     )
     args = parser.parse_args()
     if args.rounds < 1 or args.seconds <= 0:
         parser.error("--rounds must be at least 1 and --seconds above 0")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    narrow = args.logging_only or args.canary_only
     with tempfile.TemporaryDirectory() as temporary:
         registry = Path(temporary) / "registry"
         image_shape = SHAPES[args.shape]
@@ -371,32 +409,78 @@ def main() -> None:
             f"({args.input}, {len(body)} bytes); {os.cpu_count()} CPUs",
             flush=True,
         )
-        sizes = BATCH_SIZES[:1] if args.logging_only else BATCH_SIZES
-        levels = CONCURRENCY[-1:] if args.logging_only else CONCURRENCY
+        sizes = BATCH_SIZES[:1] if narrow else BATCH_SIZES
+        levels = CONCURRENCY[-1:] if narrow else CONCURRENCY
         configs = [(size, threads) for size in sizes for threads in THREADS]
         batched = [config for config in configs if config[0] == BATCH_SIZES[0]]
         servers: dict[Config, tuple[subprocess.Popen, int]] = {}
-        logged: dict[Config, tuple[subprocess.Popen, int]] = {}
+        twins: dict[str, dict[Config, tuple[subprocess.Popen, int]]] = {}
         grpc: dict[Config, tuple[int, Any]] = {}
         predict = grpc_request(args.input, image_shape)
         try:
             for config in configs:
                 port, grpc_port = free_port(), free_port()
                 servers[config] = (start_server(registry, port, grpc_port, config), port)
-                if config in batched and not args.logging_only:
+                if config in batched and not narrow:
                     grpc[config] = (grpc_port, predict)
-            for config in batched:
-                port, folder = free_port(), Path(temporary) / f"production-{config[1]}"
-                logged[config] = (start_server(registry, port, free_port(), config, folder), port)
-            turns, logged_turns, grpc_turns = run_rounds(servers, logged, grpc, body, levels, args)
+            kinds = [kind for kind, skip in TWINS.items() if not getattr(args, skip)]
+            start_twins(registry, Path(temporary), image_shape, batched, kinds, twins)
+            turns, twin_turns, grpc_turns = run_rounds(servers, twins, grpc, body, levels, args)
         finally:
-            for server, _ in [*servers.values(), *logged.values()]:
+            for server, _ in [*servers.values(), *(t for g in twins.values() for t in g.values())]:
                 server.terminate()
                 server.wait(timeout=30)
-    if args.logging_only:
-        print(logging_line(turns, batched, logged_turns))
+    if narrow:
+        kind = "logged" if args.logging_only else "canary"
+        print(overhead_line(kind, turns, batched, twin_turns[kind]))
         return
-    report(turns, configs, grpc_turns, logged_turns)
+    report(turns, configs, grpc_turns, twin_turns)
+
+
+# Each kind of twin, and the option that leaves it out.
+TWINS = {"logged": "canary_only", "canary": "logging_only"}
+
+
+def start_twins(
+    registry: Path,
+    temporary: Path,
+    image_shape: tuple[int, int, int],
+    batched: list[Config],
+    kinds: list[str],
+    twins: dict[str, dict[Config, tuple[subprocess.Popen, int]]],
+) -> None:
+    """Starts the twins of each batched server into ``twins``: ``logged`` (the prediction
+    log on) and ``canary`` (a registry where a 10% canary runs)."""
+    if "canary" in kinds:
+        canary_registry = temporary / "canary-registry"
+        make_registry(canary_registry, image_shape, canary=True)
+    for kind in kinds:
+        twins[kind] = {}
+        for config in batched:
+            port = free_port()
+            if kind == "logged":
+                folder = temporary / f"production-{config[1]}"
+                server = start_server(registry, port, free_port(), config, folder)
+            else:
+                server = start_server(canary_registry, port, free_port(), config)
+            twins[kind][config] = (server, port)
+
+
+def canary_split(port: int) -> str:
+    """A canary twin's requests by arm and its rollout's state, from its /metrics."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
+        text = reply.read().decode()
+    arms, states = {}, []
+    for line in text.splitlines():
+        if line.startswith("visionops_serving_rollout_requests_total{"):
+            arm = line.split('arm="')[1].split('"')[0]
+            arms[arm] = int(float(line.split()[-1]))
+        elif line.startswith("visionops_serving_rollout_state{") and line.endswith(" 1"):
+            states.append(line.split('state="')[1].split('"')[0])
+    answered = sum(arms[arm] for arm in ("production", "candidate", "fallback") if arm in arms)
+    share = arms.get("candidate", 0) / answered if answered else 0.0
+    split = " ".join(f"{arm}={count}" for arm, count in arms.items())
+    return f"{split} (candidate share {share:.4f}); rollout {', '.join(states) or 'absent'}"
 
 
 def dropped_records(port: int) -> int:
@@ -409,28 +493,31 @@ def dropped_records(port: int) -> int:
     )
 
 
-def logging_line(
+OVERHEADS = {"logged": "logging_overhead", "canary": "canary_overhead"}
+
+
+def overhead_line(
+    kind: str,
     turns: dict[tuple[Config, int], list[dict[str, Any]]],
     batched: list[Config],
-    logged_turns: dict[Config, list[dict[str, Any]]],
+    twin_turns: dict[Config, list[dict[str, Any]]],
 ) -> str:
-    """``logging_overhead=<rps without / rps with>`` for the best batched server, by round."""
+    """``<kind>_overhead=<rps plain / rps twin>`` for the best batched server, by round."""
     top = CONCURRENCY[-1]
     best = max(batched, key=lambda config: summarise(turns[config, top])["rps"])
-    without, with_log = turns[best, top], logged_turns[best]
-    ratio = summarise(without)["rps"] / summarise(with_log)["rps"]
+    plain, twin = turns[best, top], twin_turns[best]
+    ratio = summarise(plain)["rps"] / summarise(twin)["rps"]
     by_round = " ".join(
-        f"{plain['rps'] / logged['rps']:.2f}"
-        for plain, logged in zip(without, with_log, strict=True)
+        f"{one['rps'] / other['rps']:.2f}" for one, other in zip(plain, twin, strict=True)
     )
-    return f"logging_overhead={ratio:.2f} (threads={best[1]}; by round {by_round})"
+    return f"{OVERHEADS[kind]}={ratio:.2f} (threads={best[1]}; by round {by_round})"
 
 
 def report(
     turns: dict[tuple[Config, int], list[dict[str, Any]]],
     configs: list[Config],
     grpc_turns: dict[Config, list[dict[str, Any]]],
-    logged_turns: dict[Config, list[dict[str, Any]]],
+    twin_turns: dict[str, dict[Config, list[dict[str, Any]]]],
 ) -> None:
     """Ratios at the top concurrency: per threads setting, then each mode at its best."""
     top = CONCURRENCY[-1]
@@ -469,7 +556,10 @@ def report(
         f"rps_c32_batched={batched['rps']:.0f} rps_c32_unbatched={unbatched['rps']:.0f} "
         f"ratio={batched['rps'] / unbatched['rps']:.2f} "
         f"rps_c{top}_grpc={summarise(grpc_turns[best[BATCH_SIZES[0]]])['rps']:.0f} "
-        + logging_line(turns, list(logged_turns), logged_turns).split(" (")[0]
+        + " ".join(
+            overhead_line(kind, turns, list(group), group).split(" (")[0]
+            for kind, group in twin_turns.items()
+        )
     )
 
 
