@@ -158,7 +158,7 @@ def _retrained(trained: dict, seed: int) -> dict:
     return {**trained, "model": model, "training_metadata": metadata}
 
 
-def _deploy(trained: dict, root: Path, blessing: dict) -> dict:
+def _deploy(trained: dict, root: Path, blessing: dict, approvals_required: int = 0) -> dict:
     pipeline = deployment_pipeline()
     registry = ModelRegistryDataset(path=str(root))
     catalog = build_catalog(
@@ -177,7 +177,11 @@ def _deploy(trained: dict, root: Path, blessing: dict) -> dict:
                 "stages": {"training": {"deps": {}, "outs": {"data/06_models/model.keras": "f00"}}},
                 "parameters": {"training": {"epochs": 6}},
             },
-            "run_context": {"actor": "tester@ci", "time": "2026-11-28T00:00:00+00:00"},
+            "run_context": {
+                "actor": "tester@ci",
+                "time": "2026-11-28T00:00:00+00:00",
+                "approvals": {"required": approvals_required, "source": "conf/base/release.yml"},
+            },
             "params:model_name": "classifier",
             "params:deployment": load_parameters("deployment"),
         },
@@ -212,6 +216,26 @@ def test_deployment_registers_blessed_models_as_new_versions(trained: dict, tmp_
     assert lineage["training"]["weights_sha256"] == retrained["training_metadata"]["weights_sha256"]
     assert lineage["validation"]["success"] is True
     assert "saved_model.pb" in lineage["files"]
+
+
+def test_with_approvals_required_a_new_version_waits_as_candidate(
+    trained: dict, tmp_path: Path
+) -> None:
+    """The gate cannot be passed by the pipeline: a new version has no approvals yet."""
+    blessed = {"blessed": True, "reason": "test accuracy 0.95 meets the minimum 0.90"}
+    _deploy(trained, tmp_path, {**blessed, "champion_version": None})
+    report = _deploy(
+        _retrained(trained, seed=1),
+        tmp_path,
+        {**blessed, "champion_version": 1},
+        approvals_required=2,
+    )
+    assert report["version"] == 2 and report["labels"] == ["candidate"]
+    assert report["approvals"].startswith(
+        "production not moved: conf/base/release.yml requires 2 approval(s)"
+    )
+    assert "`visionops models approve classifier:2 --reason ...` (2 people)" in report["approvals"]
+    assert read_labels(tmp_path) == {"classifier": {"production": 1, "candidate": 2}}
 
 
 def test_deployment_of_an_unblessed_model_registers_nothing(trained: dict, tmp_path: Path) -> None:

@@ -61,7 +61,8 @@ def test_describe_version_reports_lineage_events_and_changed_files(
     assert info["labels"] == []
     assert info["path"] == str(version_dir(three_productions, MODEL, 2).resolve())
     recorded = json.loads((version_dir(three_productions, MODEL, 2) / LINEAGE_FILE).read_text())
-    assert info["files"] == len(recorded["files"]) + 1, "the registered files and the record"
+    # The files the record hashes, the record itself and the signature over them all.
+    assert info["files"] == len(recorded["files"]) + 2, "the registered files and the record"
     assert info["registered"]["actor"] == REGISTRAR
     assert info["lineage"]["blessing"]["blessed"] is True
     assert info["lineage"]["metrics"] == {"accuracy": 0.92}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from visionops.registry.layout import PRODUCTION
+from visionops.registry.layout import CANDIDATE, PRODUCTION
 
 
 def _describe_production(version: int | None) -> str:
@@ -65,3 +65,30 @@ def why_not_deployed(
 def next_version(model_name: str, registry: dict[str, Any]) -> int:
     """The number the next registered version of ``model_name`` gets."""
     return max(registry.get(model_name, {}).get("versions", []), default=0) + 1
+
+
+def labels_to_move(
+    labels: tuple[str, ...], model_name: str, version: int, approvals: dict[str, Any]
+) -> tuple[tuple[str, ...], str | None]:
+    """The labels a new version gets, and why production is not among them.
+
+    A version just registered has no approvals yet, so where the release gate asks for
+    some (``approvals["required"]`` above 0, set in ``approvals["source"]``), production
+    is left where it is and the version is labelled ``candidate`` instead: it reaches
+    production through ``visionops models approve`` and ``models promote``, which check
+    the approvals. Otherwise the labels asked for are moved as they are.
+    """
+    required = int(approvals.get("required", 0))
+    if PRODUCTION not in labels or required == 0:
+        return labels, None
+    kept = tuple(label for label in labels if label != PRODUCTION)
+    kept += () if CANDIDATE in kept else (CANDIDATE,)
+    reference = f"{model_name}:{version}"
+    note = (
+        f"production not moved: {approvals.get('source', 'the release settings')} requires "
+        f"{required} approval(s) from distinct people; {reference} is labelled "
+        f"{', '.join(kept)}. Approve it with `visionops models approve {reference} --reason "
+        f"...` ({required} people), then `visionops models promote {reference} --to "
+        "production`."
+    )
+    return kept, note

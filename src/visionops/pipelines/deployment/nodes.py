@@ -8,7 +8,7 @@ import keras
 
 from visionops.dataplane.reader import ShardedDataset
 from visionops.lineage.version_record import build_lineage_record
-from visionops.registry.decision import next_version, why_not_deployed
+from visionops.registry.decision import labels_to_move, next_version, why_not_deployed
 from visionops.registry.infra import infra_check
 from visionops.registry.store import Declined, Registration
 
@@ -51,7 +51,8 @@ def register_model(
             "labels": {...}, "weights": {...}}}``.
         lineage_sources: The git commit and dirty flag, dvc.lock's hashes of every
             stage, and params.yaml.
-        run_context: Who deploys, and when.
+        run_context: Who deploys, and when, and the approvals production asks for
+            (``approvals``: ``required`` and the ``source`` file that sets it).
         model_name: The model to add a version to (the ``model_name`` parameter).
         params: The ``deployment`` parameters: labels, infra_validation.
 
@@ -64,7 +65,9 @@ def register_model(
         report = {"model_name": model_name, "registered": False, "reason": reason}
         return Declined(reason=reason), report
     version = next_version(model_name, model_registry)
-    labels = tuple(params.get("labels", ()))
+    labels, gated = labels_to_move(
+        tuple(params.get("labels", ())), model_name, version, run_context.get("approvals", {})
+    )
     registration = Registration(
         model_name=model_name,
         version=version,
@@ -95,4 +98,6 @@ def register_model(
         "labels": list(labels),
         "reason": f"deployed as version {version}: {blessing['reason']}",
     }
+    if gated is not None:
+        report["approvals"] = gated
     return registration, report
