@@ -31,6 +31,30 @@ def test_full_pipeline_registers_an_accurate_model(reproduced: Path) -> None:
     assert '"accuracy"' in shown
 
 
+def test_the_default_run_registers_a_signed_version_with_its_card(reproduced: Path) -> None:
+    """The card of what `make run` registers: CycloneDX 1.6, the numbers of
+    metrics.json; the version verifies, signature included."""
+    from cyclonedx.schema import SchemaVersion
+    from cyclonedx.validation.json import JsonStrictValidator
+
+    extra = reproduced / "registry/classifier/1/assets.extra"
+    text = (extra / "model_card.cdx.json").read_text()
+    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(text) is None
+    (component,) = json.loads(text)["components"]
+    overall = {
+        metric["type"]: float(metric["value"])
+        for metric in component["modelCard"]["quantitativeAnalysis"]["performanceMetrics"]
+        if "slice" not in metric
+    }
+    metrics = json.loads((reproduced / "data/08_reporting/metrics.json").read_text())
+    assert {key: overall[key] for key in metrics} == metrics
+    card = run(reproduced, "visionops", "models", "card", "classifier@production").stdout
+    assert card.startswith("# Model card: classifier version 1")
+    assert f"| accuracy | {metrics['accuracy']:.4f} |" in card
+    assert (extra / "model.sig").is_file()
+    assert "all intact" in run(reproduced, "visionops", "lineage", "verify", "--all").stdout
+
+
 def test_every_report_page_reads_offline(reproduced: Path) -> None:
     from offline_pages import outside_references
 

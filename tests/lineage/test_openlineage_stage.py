@@ -1,5 +1,6 @@
-"""A real stage run sends its OpenLineage events: `dvc repro ingestion` in a fresh copy
-of the project, then a failing run and a misconfigured one."""
+"""Real stage runs send their OpenLineage events: every stage of `dvc repro` on the
+default data (the end-to-end tests' shared project), then a failing run and a
+misconfigured one."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from e2e.conftest import copy_project, run
+from e2e.conftest import reproduced_copy, run
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -24,27 +25,32 @@ def _events(project: Path, since: set[str] = frozenset()) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def ingested(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A project copy on which `dvc repro ingestion` has run once, on the digits."""
-    project = copy_project(tmp_path_factory.mktemp("openlineage") / "visionops")
-    run(project, "dvc", "repro", "ingestion")
-    return project
+    """A project copy on which `dvc repro` has run once, on the digits."""
+    return reproduced_copy(tmp_path_factory, "openlineage")
 
 
+@pytest.mark.parametrize(
+    "stage",
+    ["ingestion", "data_validation", "data_processing", "training", "evaluation", "deployment"],
+)
 def test_a_stage_run_sends_start_then_complete_with_the_hashes_in_dvc_lock(
-    ingested: Path,
+    ingested: Path, stage: str
 ) -> None:
-    start, complete = _events(ingested)
+    events = [e for e in _events(ingested) if e["job"]["name"] == stage]
+    start, complete = events
     assert [start["eventType"], complete["eventType"]] == ["START", "COMPLETE"]
     assert start["run"]["runId"] == complete["run"]["runId"]
-    assert complete["job"] == {**complete["job"], "namespace": "visionops", "name": "ingestion"}
+    assert complete["job"] == {**complete["job"], "namespace": "visionops", "name": stage}
 
-    stage = yaml.safe_load((ingested / "dvc.yaml").read_text())["stages"]["ingestion"]
+    declared = yaml.safe_load((ingested / "dvc.yaml").read_text())["stages"][stage]
     params = yaml.safe_load((ingested / "params.yaml").read_text())
-    deps = [d.replace("${ingestion.path}", params["ingestion"]["path"]) for d in stage["deps"]]
+    path = params["ingestion"]["path"]
+    deps = [d.replace("${ingestion.path}", path) for d in declared["deps"]]
     assert [d["name"] for d in start["inputs"]] == deps
-    assert [d["name"] for d in complete["outputs"]] == stage["outs"]
+    outs = declared.get("outs", []) + declared.get("metrics", [])
+    assert [d["name"] for d in complete["outputs"]] == outs
 
-    lock = yaml.safe_load((ingested / "dvc.lock").read_text())["stages"]["ingestion"]
+    lock = yaml.safe_load((ingested / "dvc.lock").read_text())["stages"][stage]
     recorded = {e["path"]: e for e in lock["deps"] + lock["outs"]}
     for dataset in start["inputs"] + complete["outputs"]:
         facet, entry = dataset["facets"]["dvc"], recorded[dataset["name"]]
