@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import logging
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -99,3 +100,24 @@ def register_version(
         if not hash_files:
             patches.enter_context(mock.patch.object(store, "file_hashes", lambda *_, **__: None))
         return store.register(root, registration)
+
+
+def run_models(capsys: Any, *argv: str) -> tuple[int, str, str]:
+    """Runs ``visionops models ARGV`` in this process; returns its exit status, stdout
+    and stderr (``capsys`` is pytest's).
+
+    Log records are held back, as in a ``visionops`` process of its own: a test run that
+    configured Kedro's logging before would print them to the same stdout.
+    """
+    import pytest
+
+    from visionops.console import main
+
+    logging.disable(logging.INFO)
+    try:
+        with pytest.raises(SystemExit) as exited:
+            main(["models", *argv])
+    finally:
+        logging.disable(logging.NOTSET)
+    captured = capsys.readouterr()
+    return exited.value.code, captured.out, captured.err

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 
 import pytest
 
-from visionops.console import main
+from registering import run_models as visionops
 from visionops.errors import ConfigError
 from visionops.registry.events import read_events, verify_chain
 from visionops.registry.layout import events_path, read_labels
@@ -16,18 +15,6 @@ from visionops.registry.release_settings import load_approval_rule
 
 MODEL = "digits"
 ROOT = Path(__file__).parents[2]
-
-
-def visionops(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    """Runs ``visionops models ARGV``; returns its exit status, stdout and stderr."""
-    logging.disable(logging.INFO)
-    try:
-        with pytest.raises(SystemExit) as exited:
-            main(["models", *argv])
-    finally:
-        logging.disable(logging.NOTSET)
-    captured = capsys.readouterr()
-    return exited.value.code, captured.out, captured.err
 
 
 @pytest.fixture

@@ -3,33 +3,16 @@
 from __future__ import annotations
 
 import json
-import logging
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from visionops.console import main
+from registering import run_models as run
 from visionops.registry.layout import events_path, read_labels
 
 MODEL = "digits"
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    """Runs ``visionops models ARGV`` and returns its exit status, stdout and stderr.
-
-    Log records are held back, as in a ``visionops`` process of its own: a test run that
-    configured Kedro's logging before would print them to the same stdout.
-    """
-    logging.disable(logging.INFO)
-    try:
-        with pytest.raises(SystemExit) as exited:
-            main(["models", *argv])
-    finally:
-        logging.disable(logging.NOTSET)
-    captured = capsys.readouterr()
-    return exited.value.code, captured.out, captured.err
 
 
 def test_show_a_version_by_label(three_productions: Path, capsys: pytest.CaptureFixture) -> None:

@@ -3,29 +3,16 @@
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 
 import pytest
 
-from visionops.console import main
+from registering import run_models as run
 from visionops.registry.events import read_events, verify_chain
 from visionops.registry.layout import read_labels
 from visionops.registry.rollout import read_rollout
 
 MODEL = "digits"
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    """Runs ``visionops models ARGV``; its exit status, stdout and stderr."""
-    logging.disable(logging.INFO)
-    try:
-        with pytest.raises(SystemExit) as exited:
-            main(["models", *argv])
-    finally:
-        logging.disable(logging.NOTSET)
-    captured = capsys.readouterr()
-    return exited.value.code, captured.out, captured.err
 
 
 @pytest.fixture
