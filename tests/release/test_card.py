@@ -12,6 +12,8 @@ from cyclonedx.validation.json import JsonStrictValidator
 from visionops.console import main
 from visionops.errors import ConfigError
 from visionops.registry.events import APPROVED, append_event
+from visionops.release.card import build_card
+from visionops.release.card_markdown import render_markdown
 from visionops.release.command import card_command
 from visionops.release.layout import CARD_CYCLONEDX, CARD_HTML, CARD_MARKDOWN, SBOM_FILE
 from visionops.release.settings import load_card_text
@@ -34,7 +36,7 @@ def test_the_stored_card_has_every_part(registered: Registered) -> None:
     assert "labels when this card was written: production" in card
     assert load_card_text(PROJECT, MODEL).use_cases[0] in card, "intended use from conf"
     assert "## Limitations" in card and 'has no "none of these"' in card
-    assert "Sources: source: digits" in card
+    assert "Sources: digits\n" in card or "Sources: digits (" in card
     assert "Images validated: 1797" in card
     assert "Validation: passed (16 expectations evaluated, 0 failed" in card
     assert "| 0 | 178 | 9.9% |" in card, "class balance from the data profile"
@@ -122,3 +124,23 @@ def test_a_bad_card_setting_names_the_key_and_file(tmp_path) -> None:
     (tmp_path / "conf" / "base" / "release_card.yml").write_text("use_case: [typo]\n")
     with pytest.raises(ConfigError, match=r"release_card.yml has unknown setting\(s\) use_case"):
         load_card_text(tmp_path, MODEL)
+
+
+def test_the_card_names_each_source_and_the_feedback_learned_from() -> None:
+    feedback = {"model": MODEL, "images": 40, "segments": [{"name": "a"}, {"name": "b"}]}
+    sources = [
+        {"source": "digits", "path": None, "images": 1797},
+        {
+            "source": "image_folder",
+            "path": "data/01_raw/feedback",
+            "images": 40,
+            "feedback": feedback,
+        },
+    ]
+    record = {"data_source": {"source": "digits", "sources": sources}}
+    card = build_card(MODEL, 2, record, None, [], load_card_text(PROJECT, MODEL))
+    assert card["data"]["sources"] == (
+        "digits (1797 images); image_folder at data/01_raw/feedback (40 images), production "
+        f"feedback of {MODEL}: 40 labelled images from 2 log segment(s)"
+    )
+    assert "Sources: digits (1797 images); image_folder at" in render_markdown(card)

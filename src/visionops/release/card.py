@@ -86,17 +86,41 @@ def _production(metrics: Mapping[str, Any], blessing: Mapping[str, Any]) -> dict
 def _data(record: Mapping[str, Any], profile: Mapping[str, Any]) -> dict[str, Any]:
     validation = _dict(record.get("validation"))
     metrics = _dict(record.get("metrics"))
-    sources = record.get("data_source")
-    if sources is None:
-        ingestion = _dict(_dict(record.get("parameters")).get("ingestion"))
-        sources = {k: ingestion[k] for k in ("source", "path") if k in ingestion} or None
     return {
-        "sources": sources,
+        "sources": _sources(record),
         "images": profile.get("images", validation.get("images")),
         "test_images": metrics.get("test_images"),
         "class_balance": _class_balance(profile, record),
         "validation": validation,
     }
+
+
+def _sources(record: Mapping[str, Any]) -> str | None:
+    """What the data was ingested from, in words: each source, its path and images, and
+    the production feedback a source held."""
+    described = _dict(record.get("data_source"))
+    entries = described.get("sources")
+    if not isinstance(entries, list):
+        ingestion = _dict(_dict(record.get("parameters")).get("ingestion"))
+        single = described or ingestion
+        entries = [single] if single.get("source") else []
+    parts = []
+    for item in entries:
+        entry = _dict(item)
+        text = str(entry.get("source"))
+        if entry.get("path"):
+            text += f" at {entry['path']}"
+        if entry.get("images") is not None:
+            text += f" ({entry['images']} images)"
+        feedback = _dict(entry.get("feedback"))
+        if feedback:
+            segments = len(feedback.get("segments") or [])
+            text += (
+                f", production feedback of {feedback.get('model')}: "
+                f"{feedback.get('images')} labelled images from {segments} log segment(s)"
+            )
+        parts.append(text)
+    return "; ".join(parts) or None
 
 
 def _environment(record: Mapping[str, Any], release: Mapping[str, Any]) -> dict[str, Any]:
