@@ -48,6 +48,7 @@ def test_a_stage_run_sends_start_then_complete_with_the_hashes_in_dvc_lock(
     deps = [d.replace("${ingestion.path}", path) for d in declared["deps"]]
     assert [d["name"] for d in start["inputs"]] == deps
     outs = declared.get("outs", []) + declared.get("metrics", [])
+    outs = [next(iter(out)) if isinstance(out, dict) else out for out in outs]  # path: options
     assert [d["name"] for d in complete["outputs"]] == outs
 
     lock = yaml.safe_load((ingested / "dvc.lock").read_text())["stages"][stage]

@@ -118,9 +118,7 @@ def _data(record: dict[str, Any]) -> dict[str, Any]:
         "path": source_path,
         # Each source ingested, with the production feedback (segments, labels and
         # senders) where a feedback export was one of them.
-        "sources": described.get("sources", NOT_RECORDED)
-        if isinstance(described, dict)
-        else NOT_RECORDED,
+        "sources": _source_list(described),
         "input_md5": (first.get("deps") or {}).get(source_path, NOT_RECORDED),
         "datasets": [
             {"stage": stage, "path": path, "md5": md5}
@@ -191,6 +189,16 @@ def render_account(info: dict[str, Any]) -> str:
         f"  ever         {'yes' if standing['ever_production'] else 'no'}",
     ]
     return "\n".join(lines)
+
+
+def _source_list(described: object) -> list[dict[str, Any]] | str:
+    """The sources a record's ``data_source`` names: its ``sources`` (several sources),
+    else itself (one); not recorded before records had it."""
+    if not isinstance(described, dict):
+        return NOT_RECORDED
+    if isinstance(described.get("sources"), list):
+        return described["sources"]
+    return [described] if described.get("source") else NOT_RECORDED
 
 
 def _sources(sources: object) -> list[str]:
