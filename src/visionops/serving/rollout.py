@@ -6,19 +6,19 @@ production answers: those naming no version, and those naming the ``production``
 a request naming a version or another label is answered by it as ever. It takes effect
 once the candidate has loaded.
 
-- Canary: a counter routes exactly ``share`` of those requests to the candidate, in
-  runs of ``--max-batch-size`` consecutive requests (run k goes to it when
-  ``floor(k * share)`` steps up), so the split is exact every ``run / share`` requests
-  and never off by more than one run, not just right on average. Runs, rather than
-  single requests, keep each arm's micro-batches full: routed one by one, a 10%
-  candidate would get batches about a tenth of production's size, each a TensorFlow
-  call of its own (``canary_overhead`` in the README is measured with runs). When the candidate fails a request that
-  production then answers, the client gets production's answer (a fallback) and the
-  candidate is charged an error: a canary request never fails for the candidate's
-  sake. When production fails it too, the request itself was at fault (say bytes that
-  are no image): the client gets production's error, and the candidate is not charged.
-  ``canary.compare_share`` of the candidate's answers are also asked of production, off
-  the request's path, to measure disagreement.
+- Canary: a counter routes exactly ``share`` of those requests to the candidate, in runs
+  of ``--max-batch-size`` consecutive requests (run k goes to it when ``floor(k *
+  share)`` steps up), so the split is exact every ``run / share`` requests and never off
+  by more than one run, not just right on average. Runs, rather than single requests,
+  keep each arm's micro-batches full: routed one by one, a 10% candidate would get
+  batches about a tenth of production's size, each a TensorFlow call of its own
+  (``canary_overhead`` in the README is measured with runs). When the candidate fails a
+  request that production then answers, the client gets production's answer (a fallback)
+  and the candidate is charged an error: a canary request never fails for the
+  candidate's sake. When production fails it too, the request itself was at fault (say
+  bytes that are no image): the client gets production's error, and the candidate is not
+  charged. ``canary.compare_share`` of the candidate's answers are also asked of
+  production, off the request's path, to measure disagreement.
 - Shadow: production answers every request. For ``share`` of them the candidate is
   asked too, in a task of its own started after production has answered, so it never
   delays or changes the response; its answer is compared and logged
