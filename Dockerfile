@@ -77,14 +77,15 @@ RUN /opt/venv/bin/pip install --quiet --no-index --no-deps --no-build-isolation 
 # A DVC repository without git (core.no_scm), for `visionops schedule`, which retrains
 # with `dvc repro`. Mount a volume at /project/.dvc/cache to keep DVC's cache.
 # The mount points, the DVC files and /project itself are writable by any uid, so
-# that the image runs as any user, with or without mounts.
+# that the image runs as any user, with or without mounts. conf/local too: with no
+# VISIONOPS_SIGNING_KEY given, a registration makes a key there (one per container).
 RUN /opt/venv/bin/dvc init --no-scm --quiet \
     && /opt/venv/bin/dvc config core.analytics false \
     && /opt/venv/bin/dvc config core.check_update false \
     && mkdir -p conf/local registry .dvc/cache \
         data/01_raw data/02_intermediate data/03_primary data/04_feature \
         data/05_model_input data/06_models data/07_model_output data/08_reporting \
-    && chmod -R a+rwX data registry .dvc \
+    && chmod -R a+rwX data registry .dvc conf/local \
     && chmod a+w . dvc.lock params.yaml
 ENV PATH=/opt/venv/bin:$PATH \
     HOME=/home/visionops \

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import serialization
 
 from registering import register_version
 from visionops.console import main
-from visionops.errors import SignatureError
+from visionops.errors import ConfigError, SignatureError
 from visionops.registry.signature_names import UINT8_SIGNATURE
 from visionops.release.layout import PUBLIC_KEY_FILE, SIGNATURE_FILE
 from visionops.release.settings import GENERATED_KEY, KEY_VARIABLE
@@ -155,3 +155,17 @@ def test_a_removed_signature_is_named(registry: Path, tmp_path: Path, capsys) ->
     code, out = _verify(registry, tmp_path, capsys)
     assert code == 1
     assert f"    signature: not signed: {SIGNATURE_FILE} does not exist" in out
+
+
+def test_no_key_and_no_place_to_make_one_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A container whose conf/local cannot be written, and no VISIONOPS_SIGNING_KEY."""
+    monkeypatch.delenv(KEY_VARIABLE, raising=False)
+    from visionops.release.signing import project_signing_key
+
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "local").write_text("a file where a folder should be")
+    with pytest.raises(ConfigError, match="none can be made at .*set VISIONOPS_SIGNING_KEY"):
+        project_signing_key(tmp_path)
+    assert not (tmp_path / GENERATED_KEY).exists()

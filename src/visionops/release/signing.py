@@ -95,8 +95,15 @@ def _generate(path: Path) -> None:
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".key-")  # mode 0600
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".key-")  # mode 0600
+    except OSError as error:
+        raise ConfigError(
+            f"no signing key is configured and none can be made at {path}: {error}; set "
+            "VISIONOPS_SIGNING_KEY to a PEM elliptic-curve private key (in a container, "
+            "mount it as a secret)"
+        ) from error
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(pem)
