@@ -10,9 +10,9 @@ image; size and pixel value counts, which need decoding, for at most
 ``profile_per_second`` images a second), and keeps them in the open segment, in
 memory, until it holds ``segment_records`` rows or its first row is
 ``segment_seconds`` old; the segment is then written as a Parquet file through a
-temporary file, fsync and rename. A ``kill -9`` thus loses at most the open segment
-(and the queue), and never leaves a closed segment half-written; a clean stop writes
-the open segment first.
+temporary file, fsync and rename. A ``kill -9`` thus loses at most the open segment,
+the queue and the ``CHUNK`` requests being turned into rows, and never leaves a closed
+segment half-written; a clean stop writes the open segment first.
 
 The open segment answers the feedback endpoint for requests not yet on disk, and the
 writer keeps, for the server's gauges, the live counts of the last ``window_s``
@@ -200,16 +200,19 @@ class PredictionRecorder:
             per_second = self.settings.profile_per_second
             budget = min(budget + (now - last) * per_second, max(per_second, 1.0))
             last = now
-            batch = [self._queue.popleft() for _ in range(len(self._queue))]
             started = time.thread_time()
-            for start in range(0, len(batch), CHUNK):
-                budget -= self._add(batch[start : start + CHUNK], int(budget))
+            # What is queued now, CHUNK requests at a time, each taken off the queue only
+            # when it is worked on: a kill loses at most the queue, one chunk and the open
+            # segment, and a queue that fills meanwhile drops (and counts) what it cannot take.
+            for _ in range(0, len(self._queue), CHUNK):
+                chunk = [self._queue.popleft() for _ in range(min(CHUNK, len(self._queue)))]
+                budget -= self._add(chunk, int(budget))
+                with self._processed:
+                    self._handled += len(chunk)
+                    self._processed.notify_all()
                 # Hands the interpreter back to the event loop now rather than when it
                 # next asks for it (up to sys.getswitchinterval(), 5 ms, of stalled requests).
                 time.sleep(0)
-            with self._processed:
-                self._handled += len(batch)
-                self._processed.notify_all()
             self._close_due(force=stopping and not self._queue)
             if stopping and not self._queue:
                 return
