@@ -77,6 +77,20 @@ def read_settings_file(
     return content
 
 
+def read_layered_settings(
+    project_dir: Path, name: str, defaults: Mapping[str, Any]
+) -> dict[str, Any]:
+    """``defaults``, with conf/base/``name`` laid over them and conf/local/``name`` over
+    that, key by key (:func:`read_settings_file` checks each file's keys).
+
+    Raises:
+        ConfigError: A file is not YAML, not a mapping, or sets an unknown setting.
+    """
+    conf = Path(project_dir) / "conf"
+    values = merged(dict(defaults), read_settings_file(conf / "base" / name, defaults))
+    return merged(values, read_settings_file(conf / "local" / name, defaults))
+
+
 def _check_keys(
     values: dict[str, Any], known: Mapping[str, Any], path: Path, prefix: str, nested: bool
 ) -> None:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from visionops.config import merged, read_settings_file
+from visionops.config import read_layered_settings
 from visionops.errors import ConfigError
 
 SETTINGS_FILE = "monitoring.yml"
@@ -155,10 +155,7 @@ def load_monitoring_settings(project_dir: Path, folder: Path | None = None) -> M
     """
     project_dir = Path(project_dir)
     where = project_dir / "conf" / "base" / SETTINGS_FILE
-    values = merged(
-        merged(DEFAULTS, read_settings_file(where, DEFAULTS)),
-        read_settings_file(project_dir / "conf" / "local" / SETTINGS_FILE, DEFAULTS),
-    )
+    values = read_layered_settings(project_dir, SETTINGS_FILE, DEFAULTS)
     check = _Checker(values, where)
     since = check.get("monitor.since")
     parse_since(str(since), datetime.now(UTC))  # refused now rather than at the first monitor

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from visionops.config import merged, read_settings_file
+from visionops.config import read_layered_settings
 from visionops.errors import ConfigError
 
 SETTINGS_FILE = "release_rollout.yml"
@@ -89,10 +89,7 @@ def load_rollout_settings(project_dir: Path) -> RolloutSettings:
     """
     project_dir = Path(project_dir)
     where = project_dir / "conf" / "base" / SETTINGS_FILE
-    values = merged(
-        merged(DEFAULTS, read_settings_file(where, DEFAULTS)),
-        read_settings_file(project_dir / "conf" / "local" / SETTINGS_FILE, DEFAULTS),
-    )
+    values = read_layered_settings(project_dir, SETTINGS_FILE, DEFAULTS)
     guards = tuple(
         Guard(
             name,
