@@ -200,6 +200,9 @@ def _exif_orientation(exif: bytes) -> int | None:
     return 1
 
 
+_LENGTH = struct.Struct(">H")
+
+
 def jpeg_orientation(data: bytes) -> int | None:  # noqa: PLR0911 (one return per case)
     """The EXIF orientation a JPEG declares (1, upright, when it has no EXIF), read from
     the segments before its image data.
@@ -224,10 +227,13 @@ def jpeg_orientation(data: bytes) -> int | None:  # noqa: PLR0911 (one return pe
         if marker in JPEG_BARE_MARKERS:
             position += 2
             continue
-        (length,) = struct.unpack(">H", data[position + 2 : position + 4])
-        body = data[position + 4 : position + 2 + length]
-        if length < 2 or len(body) != length - 2:
+        (length,) = _LENGTH.unpack_from(data, position + 2)
+        if length < 2 or position + 2 + length > len(data):
             return None
+        if marker not in (0xE1, 0xE2):  # tables and the frame header: only skipped
+            position += 2 + length
+            continue
+        body = data[position + 4 : position + 2 + length]
         if marker == 0xE1 and body.startswith(_EXIF_SIGNATURE):
             if found:
                 return None

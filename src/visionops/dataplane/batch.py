@@ -14,17 +14,28 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from visionops.dataplane.cache import CacheEntry, IngestCache, cache_entry, cache_key
 from visionops.dataplane.images import (
     IngestSettings,
     Processed,
+    finish_profiles,
     process_file,
     process_pixels,
     unreadable,
 )
 
 THUMBNAIL_VALUES = 256
+
+
+def one_core() -> threadpool_limits:
+    """Holds BLAS to one thread while a task runs: tasks run one per core side by side,
+    and a BLAS product of a batch's signatures would otherwise start a thread per core
+    that spins for work, costing each task more CPU than the product itself."""
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 # Source files read and looked up in the cache at a time.
 FILES_PER_GROUP = 256
 
@@ -108,12 +119,13 @@ def process_files(
     entries: list[CacheEntry] = []
     reused = 0
     try:
-        for start in range(0, len(paths), FILES_PER_GROUP):
-            group = paths[start : start + FILES_PER_GROUP]
-            group_items, group_entries, group_reused = _process_group(group, settings, cache)
-            items += group_items
-            entries += group_entries
-            reused += group_reused
+        with one_core():
+            for start in range(0, len(paths), FILES_PER_GROUP):
+                group = paths[start : start + FILES_PER_GROUP]
+                group_items, group_entries, group_reused = _process_group(group, settings, cache)
+                items += group_items
+                entries += group_entries
+                reused += group_reused
     finally:
         if cache is not None:
             cache.close()
@@ -149,7 +161,7 @@ def _process_group(
             [keys[number] for number in readable], [data[number] for number in readable]
         )
     items: list[tuple[str, Processed]] = []
-    entries: list[CacheEntry] = []
+    fresh: list[tuple[str, Processed]] = []
     for number, (path, content, key) in enumerate(zip(paths, data, keys, strict=True)):
         if content is None:
             items.append(("", unreadable(errors[number])))
@@ -157,12 +169,20 @@ def _process_group(
         found = cached.get(key)
         if found is None:
             found = process_file(Path(path), settings, content)
-            if cache is not None and found.row.get("readable"):
-                entries.append(cache_entry(key, found))
+            fresh.append((key, found))
         items.append((key.partition(":")[0], found))
+    finish_profiles([processed for _, processed in fresh])
+    entries = [
+        cache_entry(key, processed)
+        for key, processed in fresh
+        if cache is not None and processed.row.get("readable")
+    ]
     return items, entries, sum(1 for key in keys if key in cached)
 
 
 def process_arrays(images: np.ndarray) -> ShardResult:
     """Encodes and profiles images of an array source (digits, CIFAR-10, NPZ)."""
-    return _collect([("", process_pixels(image)) for image in images])
+    with one_core():
+        processed = [process_pixels(image) for image in images]
+        finish_profiles(processed)
+    return _collect([("", item) for item in processed])

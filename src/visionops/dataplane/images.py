@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,13 +21,19 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from visionops.dataplane.similarity import gray_images, gray_signatures
+from visionops.dataplane.similarity import (
+    gray_images,
+    gray_signatures,
+    is_pillow_gray_source,
+    pillow_image,
+    signature_gray,
+)
 from visionops.errors import ConfigError, SourceError
 from visionops.image_file import CHANNEL_MODES, MAX_IMAGE_PIXELS, decode_image_file
 
 # Bumped whenever what a row or a record holds changes: cached rows of another
 # version are not reused.
-PROCESSING_VERSION = 4
+PROCESSING_VERSION = 5
 JPEG_QUALITY = 95
 STAT_COLUMNS = ("min", "max", "mean", "std", "saturated_share", "finite")
 _PILLOW_CHANNELS = (1, 3, 4)
@@ -99,6 +104,8 @@ class Processed:
         thumbnail: The 16x16 gray thumbnail (float16, 256 values), or None.
         file_bytes: ``image`` is the source file's own bytes (a JPEG that needed no
             change), so a cache need not keep a copy of it.
+        gray: The gray image whose perceptual hash and thumbnail are still to be
+            taken (:func:`finish_profiles`), or None once they are.
     """
 
     image: bytes
@@ -107,6 +114,7 @@ class Processed:
     histogram: np.ndarray | None
     thumbnail: np.ndarray | None
     file_bytes: bool = False
+    gray: np.ndarray | None = None
 
 
 def encode_pixels(pixels: np.ndarray, lossy: bool) -> tuple[bytes, str]:
@@ -157,32 +165,39 @@ def uint8_histogram(pixels: np.ndarray) -> np.ndarray:
     return np.bincount((flat + offsets).ravel(), minlength=256 * channels).reshape(channels, 256)
 
 
-def histogram_statistics(histogram: np.ndarray) -> dict[str, Any]:
-    """Exact pixel statistics of uint8 pixels from their ``[channels, 256]`` histogram:
-    min, max, mean, std, saturated share and each channel's mean and std."""
-    # Integer sums (exact), then Python floats: a few numpy calls per image.
-    counts = histogram.sum(axis=1).tolist()
-    moments = (histogram @ _MOMENTS).tolist()  # per channel: sum of values, of squares
-    by_value = histogram.sum(axis=0)
-    present = np.flatnonzero(by_value)
-    total = sum(counts)
-    mean = sum(sums for sums, _ in moments) / total
-    squares = sum(squares for _, squares in moments)
-    stats: dict[str, Any] = {
-        "min": float(present[0]),
-        "max": float(present[-1]),
+def histogram_statistics(histograms: np.ndarray) -> list[dict[str, Any]]:
+    """Exact pixel statistics of uint8 images from their ``[N, channels, 256]``
+    histograms, one dict per image: min, max, mean, std, saturated share and each
+    channel's mean and std.
+
+    Integer sums (exact), then one float64 division each, for all images at once: a
+    few numpy calls per batch rather than per image.
+    """
+    histograms = np.asarray(histograms, dtype=np.int64)
+    count, channels, _ = histograms.shape
+    counts = histograms.sum(axis=2)  # [N, C]
+    moments = histograms @ _MOMENTS  # [N, C, 2]: per channel, sum of values, of squares
+    by_value = histograms.sum(axis=1)  # [N, 256]
+    present = by_value > 0
+    total = counts.sum(axis=1).astype(np.float64)
+    mean = moments[..., 0].sum(axis=1) / total
+    channel_mean = moments[..., 0] / counts
+    figures = {
+        "min": present.argmax(axis=1).astype(np.float64),
+        "max": (255 - present[:, ::-1].argmax(axis=1)).astype(np.float64),
         "mean": mean,
-        "std": math.sqrt(max(squares / total - mean * mean, 0.0)),
-        "saturated_share": float(by_value[0] + by_value[255]) / total,
-        "finite": True,
+        "std": np.sqrt(np.maximum(moments[..., 1].sum(axis=1) / total - mean * mean, 0.0)),
+        "saturated_share": (by_value[:, 0] + by_value[:, 255]) / total,
     }
-    for channel, (count, (sums, squares)) in enumerate(zip(counts, moments, strict=True)):
-        channel_mean = sums / count
-        stats[f"mean_c{channel}"] = channel_mean
-        stats[f"std_c{channel}"] = math.sqrt(
-            max(squares / count - channel_mean * channel_mean, 0.0)
-        )
-    return stats
+    channel_std = np.sqrt(np.maximum(moments[..., 1] / counts - channel_mean * channel_mean, 0.0))
+    for channel in range(channels):
+        figures[f"mean_c{channel}"] = channel_mean[:, channel]
+        figures[f"std_c{channel}"] = channel_std[:, channel]
+    columns = {name: values.tolist() for name, values in figures.items()}
+    return [
+        {"finite": True, **{name: values[number] for name, values in columns.items()}}
+        for number in range(count)
+    ]
 
 
 def _any_statistics(pixels: np.ndarray) -> dict[str, Any]:
@@ -207,33 +222,64 @@ def _any_statistics(pixels: np.ndarray) -> dict[str, Any]:
     return stats
 
 
-def describe_pixels(
-    pixels: np.ndarray, histogram: np.ndarray | None = None
-) -> tuple[dict[str, Any], np.ndarray | None, np.ndarray]:
-    """The index columns, histogram and thumbnail that follow from stored pixels.
+def describe_pixels(pixels: np.ndarray, image: Image.Image | None = None) -> Processed:
+    """The index columns and histogram that follow from stored pixels, and the gray
+    image whose perceptual hash, thumbnail and (8-bit) statistics
+    :func:`finish_profiles` adds, a batch at a time.
 
     Args:
         pixels: ``[H, W, C]`` pixels as stored.
-        histogram: Their ``[C, 256]`` value counts where already known (uint8 only).
+        image: The same pixels as a Pillow image (L or RGB) where one is at hand: its
+            histogram and gray come from it without another copy.
     """
-    if pixels.dtype == np.uint8:
-        if histogram is None:
-            histogram = uint8_histogram(pixels)
-        stats = histogram_statistics(histogram)
+    stats: dict[str, Any] = dict.fromkeys(stat_columns(pixels.shape[2]))
+    if is_pillow_gray_source(pixels):
+        image = pillow_image(pixels) if image is None else image
+        # Pillow counts in C, several times faster than np.bincount.
+        counts = image.histogram()
+        histogram: np.ndarray | None = np.fromiter(counts, np.int64, len(counts)).reshape(-1, 256)
+        gray = signature_gray(pixels, image)
     else:
-        stats, histogram = _any_statistics(pixels), None
-    hashes, thumbnails = gray_signatures(gray_images(pixels[np.newaxis]))
+        histogram = uint8_histogram(pixels) if pixels.dtype == np.uint8 else None
+        if histogram is None:
+            stats = _any_statistics(pixels)
+        gray = gray_images(pixels[np.newaxis])[0]
     row = {
         "height": int(pixels.shape[0]),
         "width": int(pixels.shape[1]),
         "channels": int(pixels.shape[2]),
         "dtype": str(pixels.dtype),
         "sha256": content_sha256(pixels),
-        "phash": f"{int(hashes[0]):016x}",  # as hash_hex writes it
+        "phash": None,
         **stats,
     }
-    thumbnail = thumbnails[0].astype(np.float16)
-    return row, histogram, thumbnail
+    return Processed(b"", "", row, histogram, None, gray=gray)
+
+
+def finish_profiles(items: list[Processed]) -> None:
+    """Adds to each image still pending (see :func:`describe_pixels`) its perceptual
+    hash, thumbnail and, from its histogram, its 8-bit statistics: for all of them at
+    once, by gray size and channel count, so that per image only the arithmetic is
+    left."""
+    pending = [item for item in items if item.gray is not None]
+    for _, group in _grouped(pending, lambda item: item.gray.shape).items():  # type: ignore[union-attr]
+        hashes, thumbnails = gray_signatures(np.stack([item.gray for item in group]))
+        for item, value, thumbnail in zip(group, hashes.tolist(), thumbnails, strict=True):
+            item.row["phash"] = f"{value:016x}"  # as hash_hex writes it
+            item.thumbnail = thumbnail.astype(np.float16)
+            item.gray = None
+    counted = [item for item in pending if item.histogram is not None]
+    for _, group in _grouped(counted, lambda item: item.histogram.shape).items():  # type: ignore[union-attr]
+        stats = histogram_statistics(np.stack([item.histogram for item in group]))
+        for item, figures in zip(group, stats, strict=True):
+            item.row.update(figures)
+
+
+def _grouped(items: list[Processed], key: Any) -> dict[Any, list[Processed]]:
+    groups: dict[Any, list[Processed]] = {}
+    for item in items:
+        groups.setdefault(key(item), []).append(item)
+    return groups
 
 
 def unreadable(error: str, source: dict[str, Any] | None = None) -> Processed:
@@ -243,7 +289,8 @@ def unreadable(error: str, source: dict[str, Any] | None = None) -> Processed:
 
 
 def process_file(path: Path, settings: IngestSettings, data: bytes | None = None) -> Processed:
-    """Decodes, orients, converts, resizes, encodes and profiles one image file.
+    """Decodes, orients, converts, resizes, encodes and profiles one image file (its
+    perceptual hash, thumbnail and statistics pending :func:`finish_profiles`).
 
     A file that cannot be decoded does not raise: it becomes an unreadable row with
     its error, for the validation stage to judge (fail, or quarantine).
@@ -260,7 +307,6 @@ def process_file(path: Path, settings: IngestSettings, data: bytes | None = None
     # A JPEG that needs no change (no orientation, conversion or resize) is stored as
     # its own bytes: re-encoding would only lose quality and time.
     file_bytes = lossy and decoded.unchanged
-    histogram: np.ndarray | None = None
     if file_bytes:
         image, encoding = data, "jpeg"
     else:
@@ -268,19 +314,18 @@ def process_file(path: Path, settings: IngestSettings, data: bytes | None = None
         if encoding == "jpeg":
             # Profile what training will read: the re-encoded image, decoded.
             pixels = decode_stored(image, encoding, pixels.shape, "uint8")
-    if pixels is decoded.pixels and decoded.image is not None:
-        # Pillow counts the values of the image it holds, without another copy.
-        histogram = np.asarray(decoded.image.histogram(), dtype=np.int64).reshape(-1, 256)
-    row, histogram, thumbnail = describe_pixels(pixels, histogram)
-    row.update(source, readable=True, read_error="")
-    return Processed(image, encoding, row, histogram, thumbnail, file_bytes)
+    described = describe_pixels(pixels, decoded.image if pixels is decoded.pixels else None)
+    described.row.update(source, readable=True, read_error="")
+    described.image, described.encoding, described.file_bytes = image, encoding, file_bytes
+    return described
 
 
 def process_pixels(pixels: np.ndarray) -> Processed:
-    """Encodes (losslessly) and profiles one image of an array source."""
-    image, encoding = encode_pixels(pixels, lossy=False)
-    row, histogram, thumbnail = describe_pixels(pixels)
-    row.update(
+    """Encodes (losslessly) and profiles one image of an array source (pending
+    :func:`finish_profiles`)."""
+    described = describe_pixels(pixels)
+    described.image, described.encoding = encode_pixels(pixels, lossy=False)
+    described.row.update(
         source_format="array",
         source_height=int(pixels.shape[0]),
         source_width=int(pixels.shape[1]),
@@ -288,4 +333,4 @@ def process_pixels(pixels: np.ndarray) -> Processed:
         readable=True,
         read_error="",
     )
-    return Processed(image, encoding, row, histogram, thumbnail)
+    return described
