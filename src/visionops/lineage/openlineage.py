@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
 import traceback
 from collections.abc import Sequence
@@ -42,7 +43,7 @@ from openlineage.client.uuid import generate_new_uuid
 
 from visionops import __version__
 from visionops.config import read_parameters
-from visionops.lineage.dvc_store import file_md5
+from visionops.lineage.md5_cache import Md5Cache
 from visionops.lineage.openlineage_settings import OpenLineageSettings, load_openlineage_settings
 
 logger = logging.getLogger(__name__)
@@ -68,28 +69,41 @@ class DvcDatasetFacet(DatasetFacet):
         return "urn:visionops:facets:DvcDatasetFacet:1"
 
 
-def dvc_hash(path: Path, project_dir: Path) -> DvcDatasetFacet:
+def dvc_hash(path: Path, project_dir: Path, cache: Md5Cache | None = None) -> DvcDatasetFacet:
     """The md5, size and file count DVC records for ``path`` (a file or a folder), with
-    the project's ``.dvcignore`` applied as DVC applies it."""
+    the project's ``.dvcignore`` applied as DVC applies it.
+
+    Args:
+        path: The file or folder.
+        project_dir: The project (its ``.dvcignore``).
+        cache: md5s of files unchanged since they were hashed (none: read every file).
+    """
+    cache = cache if cache is not None else Md5Cache(None)
+    full = str(path.resolve())
     if not path.is_dir():
-        return DvcDatasetFacet(md5=file_md5(path), size=path.stat().st_size, producer=PRODUCER)
+        [(md5, size)] = cache.hash_files(full, [full])
+        return DvcDatasetFacet(md5=md5, size=size, producer=PRODUCER)
     from dvc.fs import localfs  # DVC's own walk applies .dvcignore exactly as `dvc repro`
     from dvc.ignore import DvcIgnoreFilter
 
     ignore = DvcIgnoreFilter(localfs, str(project_dir.resolve()))
-    entries, size = [], 0
-    for directory, _, files in ignore.walk(localfs, str(path.resolve())):
-        for name in files:
-            full = Path(directory) / name
-            size += full.stat().st_size
-            relpath = full.relative_to(path.resolve()).as_posix()
-            entries.append({"md5": file_md5(full), "relpath": relpath})
+    files = [
+        os.path.join(directory, name)
+        for directory, _, names in ignore.walk(localfs, full)
+        for name in names
+    ]
+    hashed = cache.hash_files(full, files)
+    prefix = len(full) + 1
+    entries = [
+        {"md5": md5, "relpath": file[prefix:].replace(os.sep, "/")}
+        for file, (md5, _) in zip(files, hashed, strict=True)
+    ]
     entries.sort(key=lambda entry: entry["relpath"])
     # The .dir manifest's bytes, as visionops.lineage.dvc_store.dir_manifest writes them.
     manifest = json.dumps(entries, sort_keys=True).encode()
     return DvcDatasetFacet(
         md5=hashlib.md5(manifest).hexdigest() + ".dir",
-        size=size,
+        size=sum(size for _, size in hashed),
         nfiles=len(entries),
         producer=PRODUCER,
     )
@@ -206,6 +220,7 @@ class StageRun:
         self.job_name = "+".join(pipelines)
         self.inputs, self.outputs = stage_paths(self.project_dir, pipelines, parameters)
         self.emitter = Emitter(settings)
+        self.md5s = Md5Cache(self.project_dir)
         self._input_datasets: list[InputDataset] = []
 
     def start(self) -> RunEvent:
@@ -237,7 +252,7 @@ class StageRun:
         if not full.exists():
             return {}
         try:
-            hashed = dvc_hash(full, self.project_dir)
+            hashed = dvc_hash(full, self.project_dir, self.md5s)
         except OSError as error:
             logger.warning("OpenLineage: cannot hash %s: %s", path, error)
             return {}
