@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 from visionops.dataplane.layout import INDEX_FILE, DatasetMeta
 from visionops.dataplane.reader import ShardedDataset
@@ -127,6 +126,10 @@ def assign_splits(labels: np.ndarray, groups: np.ndarray, params: dict[str, Any]
         )
     _, first_index, group_of_image = np.unique(groups, return_index=True, return_inverse=True)
     group_labels = labels[first_index]
+    # Imported here: scikit-learn takes 1.5 s to import, and the validation stage,
+    # which imports this module for index_sha256, never splits.
+    from sklearn.model_selection import train_test_split
+
     groups = np.arange(len(first_index))
     seed = int(params["seed"])
     try:
