@@ -35,10 +35,14 @@ _CHUNK = 1 << 20
 
 def read_md5(path: str) -> str:
     """The md5 of a file's bytes, as DVC 3 records it."""
-    digest = hashlib.md5()
     with open(path, "rb", buffering=0) as stream:
-        while chunk := stream.read(_CHUNK):
-            digest.update(chunk)
+        if os.fstat(stream.fileno()).st_size <= _CHUNK:
+            return hashlib.md5(stream.readall()).hexdigest()  # one read, sized by fstat
+        digest = hashlib.md5()
+        buffer = bytearray(_CHUNK)
+        view = memoryview(buffer)
+        while size := stream.readinto(buffer):
+            digest.update(view[:size])
     return digest.hexdigest()
 
 
@@ -66,21 +70,16 @@ class Md5Cache:
             files: Absolute paths of the files under ``scope``.
         """
         known = self._read(scope)
-        results: list[tuple[str, int]] = []
         kept: list[tuple[str, int, int, int, str]] = []
         for path in files:
             stat = os.stat(path)
             key = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
             entry = known.get(path)
             md5 = entry[3] if entry is not None and entry[:3] == key else read_md5(path)
-            results.append((md5, stat.st_size))
             kept.append((path, *key, md5))
-        self._write(
-            scope,
-            kept,
-            changed=len(kept) != len(known) or any(known.get(row[0]) != row[1:] for row in kept),
-        )
-        return results
+        if len(kept) != len(known) or any(known.get(row[0]) != row[1:] for row in kept):
+            self._write(scope, kept)
+        return [(md5, size) for _, _, size, _, md5 in kept]
 
     def _connect(self) -> sqlite3.Connection | None:
         """The cache, created where missing and started afresh where it is not one."""
@@ -127,11 +126,9 @@ class Md5Cache:
             connection.close()
         return {row[0]: tuple(row[1:]) for row in rows}  # type: ignore[misc]
 
-    def _write(self, scope: str, rows: list[tuple[str, int, int, int, str]], changed: bool) -> None:
+    def _write(self, scope: str, rows: list[tuple[str, int, int, int, str]]) -> None:
         """Replaces the md5s kept under ``scope`` by ``rows`` (best effort: a cache that
         cannot be written only costs time)."""
-        if not changed:
-            return
         connection = self._connect()
         if connection is None:
             return
