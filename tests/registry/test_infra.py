@@ -12,8 +12,9 @@ from visionops.dataplane.ingest import write_arrays
 from visionops.dataplane.reader import ShardedDataset
 from visionops.image_dataset import ImageDataset
 from visionops.modeling.architectures import build_model
+from visionops.registry import store
 from visionops.registry.events import read_events
-from visionops.registry.infra import InfraCheck, InfraValidationError, infra_check
+from visionops.registry.infra import FreshProcess, InfraCheck, InfraValidationError, infra_check
 from visionops.registry.layout import LINEAGE_FILE, list_versions, read_labels
 from visionops.registry.store import Registration, register
 
@@ -107,3 +108,32 @@ def test_a_latency_bound_too_tight_fails(tmp_path: Path) -> None:
     with pytest.raises(InfraValidationError, match="p99 single-image latency"):
         register(tmp_path, Registration(**{**registration.__dict__, "infra": check}))
     assert list_versions(tmp_path, "digits") == []
+
+
+def test_an_export_that_fails_stops_the_process_started_ahead_to_check_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[FreshProcess] = []
+
+    def start() -> FreshProcess:
+        started.append(FreshProcess())
+        return started[-1]
+
+    def broken_export(*_: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(store, "start_fresh_process", start)
+    monkeypatch.setattr(store, "export_saved_model", broken_export)
+    registration = _registration(1, InfraCheck(_samples(), np.zeros((6, 3))))
+    with pytest.raises(OSError, match="disk full"):
+        register(tmp_path, registration)
+    (fresh,) = started
+    assert fresh.process.poll() is not None  # killed, not left waiting for an export
+    assert list_versions(tmp_path, "digits") == []
+
+
+def test_a_process_started_ahead_and_never_told_exits_cleanly(tmp_path: Path) -> None:
+    fresh = FreshProcess()
+    _, stderr = fresh.process.communicate("", timeout=120)  # its parent closed the pipe
+    assert fresh.process.returncode == 0, stderr
+    assert list(tmp_path.iterdir()) == []

@@ -91,8 +91,56 @@ def _encode_png(image: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def validate_export(export_dir: Path, check: InfraCheck, work_dir: Path) -> dict[str, object]:
+class FreshProcess:
+    """A fresh Python process, started ahead, that imports TensorFlow and then waits to
+    be told which export to check (see :func:`validate_export`)."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "visionops.registry.infra", "--wait"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def run(self, export_dir: Path, work_dir: Path, timeout_s: float) -> tuple[int, str]:
+        """Has it check ``export_dir``; its exit status and standard error.
+
+        Raises:
+            subprocess.TimeoutExpired: It took over ``timeout_s`` (it is killed).
+        """
+        request = json.dumps([str(export_dir), str(work_dir)]) + "\n"
+        try:
+            _, stderr = self.process.communicate(request, timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            raise
+        return self.process.returncode, stderr or ""
+
+    def stop(self) -> None:
+        """Ends it where it still runs (an export that failed needs no check)."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.communicate()
+
+
+def start_fresh_process() -> FreshProcess:
+    """Starts the process that will check the export, before the export is written."""
+    return FreshProcess()
+
+
+def validate_export(
+    export_dir: Path, check: InfraCheck, work_dir: Path, fresh: FreshProcess | None = None
+) -> dict[str, object]:
     """Runs the fresh-process check on ``export_dir``; returns its report.
+
+    Args:
+        export_dir: The SavedModel.
+        check: What it must show.
+        work_dir: Where the request and result files go.
+        fresh: The process to check it in, started ahead (:func:`start_fresh_process`);
+            one is started here when None.
 
     Raises:
         InfraValidationError: The export did not load, its outputs differ from the
@@ -101,22 +149,17 @@ def validate_export(export_dir: Path, check: InfraCheck, work_dir: Path) -> dict
     work_dir.mkdir(parents=True, exist_ok=True)
     encoded = np.asarray([_encode_png(image) for image in check.samples], dtype=object)
     np.savez(work_dir / REQUEST_FILE, samples=check.samples, encoded=encoded.astype(bytes))
+    fresh = fresh if fresh is not None else FreshProcess()
     try:
-        finished = subprocess.run(
-            [sys.executable, "-m", "visionops.registry.infra", str(export_dir), str(work_dir)],
-            capture_output=True,
-            text=True,
-            timeout=check.timeout_s,
-            check=False,
-        )
+        returncode, stderr = fresh.run(export_dir, work_dir, check.timeout_s)
     except subprocess.TimeoutExpired as error:
         raise InfraValidationError(
             f"infra validation: loading and querying {export_dir} took over "
             f"{check.timeout_s:.0f} s; not registered"
         ) from error
     result_path = work_dir / RESULT_FILE
-    if finished.returncode != 0 or not result_path.is_file():
-        last = (finished.stderr or "").strip().splitlines()[-1:] or ["no output"]
+    if returncode != 0 or not result_path.is_file():
+        last = stderr.strip().splitlines()[-1:] or ["no output"]
         raise InfraValidationError(
             f"infra validation: a fresh process could not load or query {export_dir}: "
             f"{last[0]}; not registered"
@@ -215,5 +258,15 @@ def _run_in_fresh_process(export_dir: Path, work_dir: Path) -> None:
     )
 
 
+def _main(arguments: list[str]) -> None:
+    if arguments == ["--wait"]:
+        import tensorflow  # noqa: F401 (imported while the parent writes the export)
+
+        arguments = json.loads(sys.stdin.readline() or "[]")
+        if len(arguments) != 2:  # the parent stopped without an export to check
+            return
+    _run_in_fresh_process(Path(arguments[0]), Path(arguments[1]))
+
+
 if __name__ == "__main__":
-    _run_in_fresh_process(Path(sys.argv[1]), Path(sys.argv[2]))
+    _main(sys.argv[1:])

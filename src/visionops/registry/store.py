@@ -18,7 +18,7 @@ from visionops.errors import RegistryError
 from visionops.files import fsync_dir
 from visionops.registry.events import read_events, record_version
 from visionops.registry.export import export_saved_model
-from visionops.registry.infra import InfraCheck, validate_export
+from visionops.registry.infra import InfraCheck, start_fresh_process, validate_export
 from visionops.registry.layout import (
     DATA_PROFILE_FILE,
     LINEAGE_FILE,
@@ -124,6 +124,8 @@ def register(root: Path, registration: Registration) -> Path:
     read_events(root, name)
     release = prepare_release(registration.project_dir or Path.cwd(), name)
     staging = parent / f"{STAGING_PREFIX}{uuid.uuid4().hex}"
+    # Started now, so that its TensorFlow import overlaps the export.
+    fresh = start_fresh_process() if registration.infra is not None else None
     try:
         export_saved_model(
             registration.model, registration.class_names, registration.image_shape, staging
@@ -132,7 +134,9 @@ def register(root: Path, registration: Registration) -> Path:
         if registration.infra is not None:
             checked = parent / f".infra-{uuid.uuid4().hex}"
             try:
-                lineage["infra_validation"] = validate_export(staging, registration.infra, checked)
+                lineage["infra_validation"] = validate_export(
+                    staging, registration.infra, checked, fresh
+                )
             finally:
                 shutil.rmtree(checked, ignore_errors=True)
         if registration.data_profile is not None:
@@ -161,6 +165,8 @@ def register(root: Path, registration: Registration) -> Path:
         except OSError as error:  # another process renamed its version there first
             raise _already_exists(registration, target) from error
     except BaseException:
+        if fresh is not None:
+            fresh.stop()  # the export failed before it was checked
         shutil.rmtree(staging, ignore_errors=True)
         raise
     fsync_dir(parent)
