@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -262,24 +263,27 @@ def finish_profiles(items: list[Processed]) -> None:
     once, by gray size and channel count, so that per image only the arithmetic is
     left."""
     pending = [item for item in items if item.gray is not None]
-    for _, group in _grouped(pending, lambda item: item.gray.shape).items():  # type: ignore[union-attr]
+    for group in _grouped(pending, lambda item: np.shape(item.gray)):
         hashes, thumbnails = gray_signatures(np.stack([item.gray for item in group]))
         for item, value, thumbnail in zip(group, hashes.tolist(), thumbnails, strict=True):
             item.row["phash"] = f"{value:016x}"  # as hash_hex writes it
             item.thumbnail = thumbnail.astype(np.float16)
             item.gray = None
     counted = [item for item in pending if item.histogram is not None]
-    for _, group in _grouped(counted, lambda item: item.histogram.shape).items():  # type: ignore[union-attr]
+    for group in _grouped(counted, lambda item: np.shape(item.histogram)):
         stats = histogram_statistics(np.stack([item.histogram for item in group]))
         for item, figures in zip(group, stats, strict=True):
             item.row.update(figures)
 
 
-def _grouped(items: list[Processed], key: Any) -> dict[Any, list[Processed]]:
-    groups: dict[Any, list[Processed]] = {}
+def _grouped(
+    items: list[Processed], key: Callable[[Processed], tuple[int, ...]]
+) -> list[list[Processed]]:
+    """``items`` in groups of equal ``key`` (arrays of one shape stack)."""
+    groups: dict[tuple[int, ...], list[Processed]] = {}
     for item in items:
         groups.setdefault(key(item), []).append(item)
-    return groups
+    return list(groups.values())
 
 
 def unreadable(error: str, source: dict[str, Any] | None = None) -> Processed:
