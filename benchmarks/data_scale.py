@@ -32,7 +32,7 @@ data/05_model_input of the copy except the ingestion cache (not a dataset versio
 a DVC output; its size is printed), and the source is the generated folder.
 
 Usage: .venv/bin/python benchmarks/data_scale.py [--images 200000] [--size 128]
-[--workdir DIR] [--keep] [--epochs 1]
+[--workdir DIR] [--keep] [--epochs 1]  (``--epochs 0`` leaves out the training stage)
 """
 
 from __future__ import annotations
@@ -397,7 +397,9 @@ def main() -> None:
         "--workdir", type=Path, default=None, help="where to work (a temporary folder by default)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the images and project copy")
-    parser.add_argument("--epochs", type=int, default=1, help="training epochs")
+    parser.add_argument(
+        "--epochs", type=int, default=1, help="training epochs (0: no training stage)"
+    )
     args = parser.parse_args()
     workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="visionops-scale-"))).resolve()
     if "," in str(workdir):
@@ -406,7 +408,7 @@ def main() -> None:
     try:
         source_bytes = prepare_images(images_folder, args.images, args.size)
         prepare_project(project, args.size)
-        params = stage_params(images_folder, args.epochs)
+        params = stage_params(images_folder, max(args.epochs, 1))
         ingestion = run_stage("ingestion", project, params, args.images)
         if not ingestion.ok:
             raise SystemExit("ingestion failed: nothing more to measure")
@@ -415,7 +417,9 @@ def main() -> None:
         baseline_seconds, baseline_cpu = keras_baseline(images_folder, args.size, workdir)
         stages = {"ingestion": ingestion}
         for stage in ("data_validation", "data_processing", "training"):
-            if all(result.ok for result in stages.values()):
+            if stage == "training" and args.epochs == 0:
+                print("training: not run (--epochs 0)", flush=True)
+            elif all(result.ok for result in stages.values()):
                 stages[stage] = run_stage(stage, project, params, args.images)
             else:
                 print(f"{stage}: not run (an earlier stage failed)", flush=True)

@@ -9,10 +9,11 @@ record plus the index.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 
@@ -22,6 +23,9 @@ from visionops.dataplane.records import decode_example, read_framed
 from visionops.dataplane.similarity import group_pairs, hashes_from_hex, thumbnail_pairs
 from visionops.dataplane.writer import DEFAULT_IMAGES_PER_SHARD, ShardWriter
 from visionops.errors import ConfigError, DataValidationError, SourceError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SPLITS = ("train", "val", "test")
 # Columns the writer sets for the copy: where the record is now, and the class name.
@@ -203,35 +207,66 @@ class SplitBuild:
         files = source.shard_files()
         order = np.random.default_rng(self.seed).permutation(np.asarray(self.rows, dtype=np.int64))
         writer = ShardWriter(Path(target), list(source.class_names), self.images_per_shard)
+        kept = [name for name in index.columns if name not in _PLACED_COLUMNS]
         try:
             with ExitStack() as stack:
-                handles: dict[int, Any] = {}
+                handles: dict[int, BinaryIO] = {}
+
+                def open_shard(shard: int) -> BinaryIO:
+                    if shard not in handles:
+                        handles[shard] = stack.enter_context(files[shard].open("rb"))
+                    return handles[shard]
+
                 for start in range(0, len(order), _ROWS_PER_BATCH):
                     batch = order[start : start + _ROWS_PER_BATCH]
-                    for row, entry in zip(batch, index.iloc[batch].to_dict("records"), strict=True):
-                        shard = int(entry["shard"])
-                        if shard not in handles:
-                            handles[shard] = stack.enter_context(files[shard].open("rb"))
-                        where = f"{files[shard]} ({entry['source_id']})"
-                        record = read_framed(
-                            handles[shard], int(entry["offset"]), int(entry["length"]), where
-                        )
-                        image, label, encoding = decode_example(record)
-                        if label != int(entry["label"]):
-                            raise SourceError(
-                                f"{where}: the record's label {label} is not the index's "
-                                f"{entry['label']}; rebuild the dataset (dvc repro)"
-                            )
-                        for column in _PLACED_COLUMNS:
-                            entry.pop(column, None)
-                        for column in _INTEGER_COLUMNS:
-                            if column in entry:
-                                entry[column] = int(entry[column])
-                        writer.add(entry, image, encoding, None, np.asarray(thumbnails[row]))
+                    rows = index.iloc[batch]
+                    columns = {name: rows[name].tolist() for name in kept}
+                    for name in _INTEGER_COLUMNS:
+                        if name in columns:
+                            columns[name] = [int(value) for value in columns[name]]
+                    images, encodings = _read_records(rows, columns, files, open_shard)
+                    # A batch at a time: the writer's columns, not one row's each.
+                    writer.add_columns(
+                        columns, images, encodings, None, np.asarray(thumbnails[batch])
+                    )
             return writer.finish({**source.meta.source, "split": self.name, "seed": self.seed})
         except BaseException:
             writer.abort()
             raise
+
+
+def _read_records(
+    rows: pd.DataFrame,
+    columns: dict[str, list[Any]],
+    files: list[Path],
+    open_shard: Callable[[int], BinaryIO],
+) -> tuple[list[bytes], list[str]]:
+    """The stored image and encoding of each of ``rows`` (index rows), read from their
+    shards by byte offset, each record's label checked against the index's.
+
+    Raises:
+        SourceError: A shard does not hold the record its index names.
+    """
+    images, encodings = [], []
+    for shard, offset, length, label, source_id in zip(
+        rows["shard"].tolist(),
+        rows["offset"].tolist(),
+        rows["length"].tolist(),
+        columns["label"],
+        columns["source_id"],
+        strict=True,
+    ):
+        where = f"{files[int(shard)]} ({source_id})"
+        record = read_framed(open_shard(int(shard)), int(offset), int(length), where)
+        image, stored_label, encoding = decode_example(record)
+        if stored_label != label:
+            raise SourceError(
+                f"{where}: the record's label {stored_label} is not the index's {label}; "
+                "rebuild the dataset (dvc repro)"
+            )
+        images.append(image)
+        encodings.append(encoding)
+    return images, encodings
 
 
 def rows_per_shard(dataset: ShardedDataset) -> int:

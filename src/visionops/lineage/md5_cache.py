@@ -77,8 +77,11 @@ class Md5Cache:
             entry = known.get(path)
             md5 = entry[3] if entry is not None and entry[:3] == key else read_md5(path)
             kept.append((path, *key, md5))
-        if len(kept) != len(known) or any(known.get(row[0]) != row[1:] for row in kept):
-            self._write(scope, kept)
+        changed = [row for row in kept if known.get(row[0]) != row[1:]]
+        listed = {row[0] for row in kept}
+        gone = [path for path in known if path not in listed]
+        if changed or gone:
+            self._write(changed, gone)
         return [(md5, size) for _, _, size, _, md5 in kept]
 
     def _connect(self) -> sqlite3.Connection | None:
@@ -126,19 +129,16 @@ class Md5Cache:
             connection.close()
         return {row[0]: tuple(row[1:]) for row in rows}  # type: ignore[misc]
 
-    def _write(self, scope: str, rows: list[tuple[str, int, int, int, str]]) -> None:
-        """Replaces the md5s kept under ``scope`` by ``rows`` (best effort: a cache that
-        cannot be written only costs time)."""
+    def _write(self, rows: list[tuple[str, int, int, int, str]], gone: list[str]) -> None:
+        """Keeps ``rows`` (new or changed files) and forgets the files in ``gone`` (best
+        effort: a cache that cannot be written only costs time)."""
         connection = self._connect()
         if connection is None:
             return
         try:
             with connection:
-                connection.execute(
-                    "DELETE FROM md5 WHERE path = ? OR (path > ? AND path < ?)",
-                    (scope, scope + "/", scope + "0"),
-                )
-                connection.executemany("INSERT INTO md5 VALUES (?, ?, ?, ?, ?)", rows)
+                connection.executemany("DELETE FROM md5 WHERE path = ?", [(p,) for p in gone])
+                connection.executemany("INSERT OR REPLACE INTO md5 VALUES (?, ?, ?, ?, ?)", rows)
         except sqlite3.DatabaseError as error:
             logger.warning("The md5 cache %s cannot be written (%s)", self._file, error)
         finally:
