@@ -6,7 +6,7 @@ the stage's inputs and outputs: without this, a dataset of a million source file
 be read again at every stage run, while only its new files need reading.
 
 One SQLite file under ``.dvc/tmp`` (ignored by git and DVC; deleting it only costs
-time); a project without a ``.dvc`` folder keeps the md5s in memory for one process.
+time); a project without a ``.dvc`` folder keeps nothing, and every file is read.
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ class Md5Cache:
             rows = []
         finally:
             connection.close()
-        return {row[0]: tuple(row[1:]) for row in rows}  # type: ignore[misc]
+        return {path: (inode, size, mtime, md5) for path, inode, size, mtime, md5 in rows}
 
     def _write(self, rows: list[tuple[str, int, int, int, str]], gone: list[str]) -> None:
         """Keeps ``rows`` (new or changed files) and forgets the files in ``gone`` (best
