@@ -122,7 +122,7 @@ def test_an_export_that_fails_stops_the_process_started_ahead_to_check_it(
     def broken_export(*_: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(store, "start_fresh_process", start)
+    monkeypatch.setattr(store, "FreshProcess", start)
     monkeypatch.setattr(store, "export_saved_model", broken_export)
     registration = _registration(1, InfraCheck(_samples(), np.zeros((6, 3))))
     with pytest.raises(OSError, match="disk full"):

@@ -200,13 +200,13 @@ def perceptual_hashes(images: np.ndarray, chunk_size: int = 8192) -> np.ndarray:
     pixels count as zero), in chunks so memory stays bounded.
     """
     hashes = np.empty(len(images), dtype=np.uint64)
-    if is_pillow_gray_source(images):
-        for number, image in enumerate(images):
-            hashes[number] = hashes_from_gray(signature_gray(image)[np.newaxis])[0]
-        return hashes
+    pillow = is_pillow_gray_source(images)
     for start in range(0, len(images), chunk_size):
         chunk = images[start : start + chunk_size]
-        hashes[start : start + len(chunk)] = hashes_from_gray(gray_images(chunk))
+        gray = (
+            np.stack([signature_gray(image) for image in chunk]) if pillow else gray_images(chunk)
+        )
+        hashes[start : start + len(chunk)] = hashes_from_gray(gray)
     return hashes
 
 

@@ -125,11 +125,6 @@ class FreshProcess:
             self.process.communicate()
 
 
-def start_fresh_process() -> FreshProcess:
-    """Starts the process that will check the export, before the export is written."""
-    return FreshProcess()
-
-
 def validate_export(
     export_dir: Path, check: InfraCheck, work_dir: Path, fresh: FreshProcess | None = None
 ) -> dict[str, object]:
@@ -139,7 +134,7 @@ def validate_export(
         export_dir: The SavedModel.
         check: What it must show.
         work_dir: Where the request and result files go.
-        fresh: The process to check it in, started ahead (:func:`start_fresh_process`);
+        fresh: The process to check it in, started ahead (:class:`FreshProcess`);
             one is started here when None.
 
     Raises:

@@ -18,7 +18,7 @@ from visionops.errors import RegistryError
 from visionops.files import fsync_dir
 from visionops.registry.events import read_events, record_version
 from visionops.registry.export import export_saved_model
-from visionops.registry.infra import InfraCheck, start_fresh_process, validate_export
+from visionops.registry.infra import FreshProcess, InfraCheck, validate_export
 from visionops.registry.layout import (
     DATA_PROFILE_FILE,
     LINEAGE_FILE,
@@ -125,7 +125,7 @@ def register(root: Path, registration: Registration) -> Path:
     release = prepare_release(registration.project_dir or Path.cwd(), name)
     staging = parent / f"{STAGING_PREFIX}{uuid.uuid4().hex}"
     # Started now, so that its TensorFlow import overlaps the export.
-    fresh = start_fresh_process() if registration.infra is not None else None
+    fresh = FreshProcess() if registration.infra is not None else None
     try:
         export_saved_model(
             registration.model, registration.class_names, registration.image_shape, staging
