@@ -30,9 +30,10 @@ import asyncio
 import contextlib
 import os
 from collections import deque
-from collections.abc import Callable, Mapping
-from concurrent.futures import Executor, ThreadPoolExecutor
+from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -45,51 +46,53 @@ BatchObserver = Callable[[LoadedVersion, str, int], None]
 
 
 @dataclass
-class _Pending:
+class Queued:
+    """One request waiting in a batcher: its inputs, its examples and when it arrived
+    (the event loop's clock)."""
+
     inputs: Arrays
     size: int
-    future: asyncio.Future
     arrival: float
+    future: asyncio.Future
+
+
+# What a batch's requests get, in their order: each one's answer, or its error.
+BatchAnswer = Callable[[list[Queued]], Awaitable[list[Any]]]
 
 
 class MicroBatcher:
-    """The queue of one signature of one loaded version.
+    """One queue of requests, whose merged batches ``answer`` runs.
 
     Args:
-        version: The loaded version to call.
-        signature_name: The signature to call.
+        versions: The loaded versions its batches may run on (a version reloaded since
+            gets a new batcher).
+        answer: Runs one batch; returns each request's answer or error, in order.
         max_batch_size: Most examples in one merged call.
         timeout_s: Longest the oldest queued request waits for others to join.
-        executor: Where the blocking TensorFlow call runs.
-        observe: Called with each batch size that ran.
     """
 
     def __init__(
         self,
-        version: LoadedVersion,
-        signature_name: str,
+        versions: tuple[LoadedVersion, ...],
+        answer: BatchAnswer,
         max_batch_size: int,
         timeout_s: float,
-        executor: Executor,
-        observe: BatchObserver,
     ) -> None:
-        self.version = version
-        self.signature_name = signature_name
+        self.versions = versions
         self.max_batch_size = max_batch_size
         self.timeout_s = timeout_s
-        self._executor = executor
-        self._observe = observe
-        self._pending: deque[_Pending] = deque()
+        self._answer = answer
+        self._pending: deque[Queued] = deque()
         self._pending_size = 0
         self._enough = asyncio.Event()
         self._wanted = max_batch_size
         self._worker: asyncio.Task | None = None
         self._last_batch_size = 1
 
-    async def submit(self, inputs: Arrays, size: int) -> dict[str, np.ndarray]:
-        """Queues one request's inputs (``size`` examples); returns its outputs."""
+    async def submit(self, inputs: Arrays, size: int) -> Any:
+        """Queues one request's inputs (``size`` examples); returns its answer."""
         loop = asyncio.get_running_loop()
-        item = _Pending(inputs, size, loop.create_future(), loop.time())
+        item = Queued(inputs, size, loop.time(), loop.create_future())
         self._pending.append(item)
         self._pending_size += size
         if self._pending_size >= self._wanted:
@@ -116,7 +119,7 @@ class MicroBatcher:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._enough.wait(), remaining)
 
-    def _take(self) -> list[_Pending]:
+    def _take(self) -> list[Queued]:
         batch = [self._pending.popleft()]
         size = batch[0].size
         while self._pending and size + self._pending[0].size <= self.max_batch_size:
@@ -126,51 +129,18 @@ class MicroBatcher:
         self._last_batch_size = size
         return batch
 
-    async def _call(self, inputs: Arrays, size: int) -> dict[str, np.ndarray]:
-        loop = asyncio.get_running_loop()
-        outputs = await loop.run_in_executor(
-            self._executor, self.version.predict, self.signature_name, inputs
-        )
-        self._observe(self.version, self.signature_name, size)
-        return outputs
-
-    async def _run(self, batch: list[_Pending]) -> None:
-        size = sum(item.size for item in batch)
-        if len(batch) == 1:
-            merged = batch[0].inputs
-        else:
-            keys = batch[0].inputs.keys()
-            merged = {key: np.concatenate([item.inputs[key] for item in batch]) for key in keys}
+    async def _run(self, batch: list[Queued]) -> None:
         try:
-            outputs = await self._call(merged, size)
-        except BadRequestError as error:
-            if len(batch) == 1:
-                _settle(batch[0].future, error=error)
-                return
-            for item in batch:
-                try:
-                    _settle(item.future, await self._call(item.inputs, item.size))
-                except Exception as single_error:
-                    _settle(item.future, error=single_error)
-            return
+            answers = await self._answer(batch)
         except Exception as error:
-            for item in batch:
-                _settle(item.future, error=error)
-            return
-        start = 0
-        for item in batch:
-            end = start + item.size
-            _settle(item.future, {key: value[start:end] for key, value in outputs.items()})
-            start = end
-
-
-def _settle(future: asyncio.Future, result: Any = None, error: BaseException | None = None) -> None:
-    if future.done():  # the client went away and its request was cancelled
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)
+            answers = [error] * len(batch)
+        for item, answer in zip(batch, answers, strict=True):
+            if item.future.done():  # the client went away and its request was cancelled
+                continue
+            if isinstance(answer, BaseException):
+                item.future.set_exception(answer)
+            else:
+                item.future.set_result(answer)
 
 
 class Predictor:
@@ -198,20 +168,69 @@ class Predictor:
         self._observe = observe
         workers = threads or max(4, os.cpu_count() or 1)
         self._executor = ThreadPoolExecutor(workers, thread_name_prefix="predict")
-        self._batchers: dict[tuple[str, int, str], MicroBatcher] = {}
+        self._batchers: dict[tuple, MicroBatcher] = {}
 
-    def _batcher(self, version: LoadedVersion, signature_name: str) -> MicroBatcher:
-        key = (version.model_name, version.version, signature_name)
+    def batches(self, size: int) -> bool:
+        """Whether a request of ``size`` examples waits in a micro-batch."""
+        return self.max_batch_size > 1 and size < self.max_batch_size
+
+    async def _call(
+        self, version: LoadedVersion, signature_name: str, inputs: Arrays, size: int
+    ) -> dict[str, np.ndarray]:
+        loop = asyncio.get_running_loop()
+        outputs = await loop.run_in_executor(
+            self._executor, version.predict, signature_name, inputs
+        )
+        self._observe(version, signature_name, size)
+        return outputs
+
+    async def run_batch(
+        self, version: LoadedVersion, signature_name: str, batch: list[Queued]
+    ) -> list[Any]:
+        """Each queued request's outputs from ``version``, or its error, in one merged call.
+
+        If the model rejects the merged batch (say one request sent bytes that are no
+        image), its requests are run one by one, so only the culprit fails.
+        """
+        if not batch:
+            return []
+        size = sum(item.size for item in batch)
+        if len(batch) == 1:
+            merged = batch[0].inputs
+        else:
+            keys = batch[0].inputs.keys()
+            merged = {key: np.concatenate([item.inputs[key] for item in batch]) for key in keys}
+        try:
+            outputs = await self._call(version, signature_name, merged, size)
+        except BadRequestError as error:
+            if len(batch) == 1:
+                return [error]
+            answers: list[Any] = []
+            for item in batch:
+                try:
+                    answers.append(
+                        await self._call(version, signature_name, item.inputs, item.size)
+                    )
+                except Exception as single_error:  # noqa: BLE001 -- it is that request's answer
+                    answers.append(single_error)
+            return answers
+        except Exception as error:  # noqa: BLE001 -- every request of the batch gets it
+            return [error] * len(batch)
+        answers, start = [], 0
+        for item in batch:
+            end = start + item.size
+            answers.append({key: value[start:end] for key, value in outputs.items()})
+            start = end
+        return answers
+
+    def _batcher(
+        self, key: tuple, versions: tuple[LoadedVersion, ...], answer: Callable[[], BatchAnswer]
+    ) -> MicroBatcher:
         batcher = self._batchers.get(key)
-        if batcher is None or batcher.version is not version:  # reloaded since
-            batcher = MicroBatcher(
-                version,
-                signature_name,
-                self.max_batch_size,
-                self.batch_timeout_s,
-                self._executor,
-                self._observe,
-            )
+        if batcher is None or any(
+            old is not new for old, new in zip(batcher.versions, versions, strict=True)
+        ):  # none yet, or a version was reloaded since
+            batcher = MicroBatcher(versions, answer(), self.max_batch_size, self.batch_timeout_s)
             self._batchers[key] = batcher
         return batcher
 
@@ -223,14 +242,28 @@ class Predictor:
         Raises:
             BadRequestError: The model rejected the input.
         """
-        if self.max_batch_size > 1 and size < self.max_batch_size:
-            return await self._batcher(version, signature_name).submit(inputs, size)
-        loop = asyncio.get_running_loop()
-        outputs = await loop.run_in_executor(
-            self._executor, version.predict, signature_name, inputs
+        if not self.batches(size):
+            return await self._call(version, signature_name, inputs, size)
+        key = (version.model_name, version.version, signature_name)
+        batcher = self._batcher(
+            key, (version,), lambda: partial(self.run_batch, version, signature_name)
         )
-        self._observe(version, signature_name, size)
-        return outputs
+        return await batcher.submit(inputs, size)
+
+    async def predict_routed(
+        self,
+        key: tuple,
+        versions: tuple[LoadedVersion, ...],
+        router: Callable[[], BatchAnswer],
+        inputs: Arrays,
+        size: int,
+    ) -> Any:
+        """One request's answer from the batches of the queue ``key``, whose batches
+        ``router()`` (called once, for a new queue) decides and runs, on any of
+        ``versions``; what a canary rollout sends its production requests through, so
+        that whole batches, not requests, go to one version or the other.
+        ``size`` is below the batch size (see :meth:`batches`)."""
+        return await self._batcher(("routed", *key), versions, router).submit(inputs, size)
 
     def close(self) -> None:
         """Stops the worker threads once running calls finish."""

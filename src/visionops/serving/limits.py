@@ -19,8 +19,10 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from weakref import WeakKeyDictionary
 
 import numpy as np
 
@@ -34,15 +36,29 @@ MIN_IMAGE_PIXELS = 1024 * 1024
 UNKNOWN_INPUT_IMAGE_PIXELS = 4096 * 4096
 
 
+# Each loaded version's input pixels, asked of it once (every predict call asks).
+_INPUT_PIXELS: WeakKeyDictionary[LoadedVersion, int | None] = WeakKeyDictionary()
+
+
 def input_image_pixels(version: LoadedVersion) -> int | None:
     """Height x width of the images the model takes, from an input ``[N, H, W, C]`` of
     one of its signatures; None when no signature shows them."""
+    try:
+        return _INPUT_PIXELS[version]
+    except (KeyError, TypeError):  # not asked yet, or an object that takes no weak reference
+        pass
+    pixels = None
     for signature in version.signatures.values():
         for info in signature.inputs.values():
             shape = info.shape
             if shape is not None and len(shape) == 4 and None not in shape[1:3]:
-                return shape[1] * shape[2]
-    return None
+                pixels = shape[1] * shape[2]
+                break
+        if pixels is not None:
+            break
+    with contextlib.suppress(TypeError):
+        _INPUT_PIXELS[version] = pixels
+    return pixels
 
 
 def image_pixel_limit(version: LoadedVersion, configured: int | None) -> int:

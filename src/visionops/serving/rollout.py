@@ -6,19 +6,24 @@ production answers: those naming no version, and those naming the ``production``
 a request naming a version or another label is answered by it as ever. It takes effect
 once the candidate has loaded.
 
-- Canary: a counter routes exactly ``share`` of those requests to the candidate, in runs
-  of ``--max-batch-size`` consecutive requests (run k goes to it when ``floor(k *
-  share)`` steps up), so the split is exact every ``run / share`` requests and never off
-  by more than one run, not just right on average. Runs, rather than single requests,
-  keep each arm's micro-batches full: routed one by one, a 10% candidate would get
-  batches about a tenth of production's size, each a TensorFlow call of its own
-  (``canary_overhead`` in the README is measured with runs). When the candidate fails a
-  request that production then answers, the client gets production's answer (a fallback)
-  and the candidate is charged an error: a canary request never fails for the
+- Canary: a counter routes ``share`` of those requests to the candidate, and keeps the
+  candidate's count within half a batch of ``share`` of every prefix of them, not just
+  right on average. With micro-batching on, whole batches are routed: production's
+  requests queue together as they would without a rollout (:meth:`Predictor.predict_routed
+  <visionops.serving.batching.Predictor.predict_routed>`), and each merged batch goes to
+  one arm, the candidate when that brings its count nearer its share. So each arm's
+  batches are as full as production's alone would be, and a rollout costs no more
+  TensorFlow calls than none (``canary_overhead`` in the README). Requests are routed
+  one by one instead when batching is off, a request fills a batch alone, or the
+  candidate's signature takes other inputs than production's. When the candidate fails
+  a request that production then answers, the client gets production's answer (a
+  fallback) and the candidate is charged an error: a canary request never fails for the
   candidate's sake. When production fails it too, the request itself was at fault (say
   bytes that are no image): the client gets production's error, and the candidate is not
-  charged. ``canary.compare_share`` of the candidate's answers are also asked of
-  production, off the request's path, to measure disagreement.
+  charged. A merged batch the candidate rejects is retried one request at a time, as
+  any batch is, so one bad request charges nobody else's. ``canary.compare_share`` of
+  the candidate's answers are also asked of production, off the request's path, to
+  measure disagreement.
 - Shadow: production answers every request. For ``share`` of them the candidate is
   asked too, in a task of its own started after production has answered, so it never
   delays or changes the response; its answer is compared and logged
@@ -48,6 +53,8 @@ import numpy as np
 from visionops.registry.layout import PRODUCTION
 from visionops.registry.rollout import CANARY, SHADOW, Rollout, roll_back_rollout
 from visionops.registry.signature_names import CLASS_IDS, CLASS_NAMES, PROBABILITIES
+from visionops.serving.batching import BatchAnswer, Queued
+from visionops.serving.errors import BadRequestError
 from visionops.serving.models import LoadedVersion, ModelState
 from visionops.serving.rollout_log import ComparisonLog
 from visionops.serving.rollout_settings import (
@@ -70,21 +77,30 @@ P99_EVERY = 16  # latencies observed between two computations of the p99
 
 Result = tuple[Any, dict[str, Any], dict[str, Any]]  # signature, inputs, outputs
 Run = Callable[[LoadedVersion], Awaitable[Result]]
+RunBatch = Callable[[LoadedVersion, list[Queued]], Awaitable[list[Any]]]
 
 
 class _Counter:
-    """Says yes or no to calls in runs of ``run`` consecutive calls: to exactly
-    ``floor(k * share)`` of the first k runs, for every k (``run`` 1: of the first k calls)."""
+    """Says yes or no to groups of calls (a request, or a batch of requests), so that the
+    calls it said yes to stay within half a group of ``share`` of all calls so far:
+    a group is taken when that brings the count nearer ``share`` of the calls."""
 
-    def __init__(self, share: float, run: int = 1) -> None:
+    def __init__(self, share: float) -> None:
         self.units = round(share * SCALE)
-        self.run = max(1, run)
         self.calls = 0
+        self.taken = 0
 
-    def take(self) -> bool:
-        runs = self.calls // self.run
-        self.calls += 1
-        return ((runs + 1) * self.units) // SCALE > (runs * self.units) // SCALE
+    def take(self, size: int = 1) -> bool:
+        self.calls += size
+        # taken + size is nearer calls * share than taken is, in integers:
+        if (2 * self.taken + size) * SCALE <= 2 * self.calls * self.units:
+            self.taken += size
+            return True
+        return False
+
+
+def _with(version: LoadedVersion, answer: Any) -> Any:
+    return answer if isinstance(answer, BaseException) else (version, answer)
 
 
 def predicted_classes(outputs: Mapping[str, Any]) -> np.ndarray | None:
@@ -114,14 +130,15 @@ class LiveRollout:
     """One rollout as this server runs it: its routing counters, its candidate's figures
     and the guards' verdict."""
 
-    def __init__(self, rollout: Rollout, settings: RolloutSettings, run: int = 1) -> None:
+    def __init__(self, rollout: Rollout, settings: RolloutSettings) -> None:
         self.rollout = rollout
         self.guards = settings.guards
         self.state = ACTIVE
         self.breach: tuple[Guard, float, int] | None = None
-        self._routing = _Counter(rollout.share, run)
+        self._routing = _Counter(rollout.share)
         compare_share = settings.compare_share if rollout.mode == CANARY else 0.0
-        self._comparing = _Counter(compare_share, run)
+        self._comparing = _Counter(compare_share)
+        self.same_inputs: dict[str, bool] = {}  # by signature name: see Rollouts.batched
         self.arms: Counter = Counter()
         self.calls = 0  # candidate calls judged: answers and errors
         self.errors = 0
@@ -134,13 +151,14 @@ class LiveRollout:
         self.comparisons: Counter = Counter()  # compared, skipped, failed
         self.values: dict[str, float] = {}
 
-    def takes(self) -> bool:
-        """Whether this request goes to the candidate (canary) or to it too (shadow)."""
-        return self._routing.take()
+    def takes(self, requests: int = 1) -> bool:
+        """Whether these requests (one, or a batch) go to the candidate (canary) or to it
+        too (shadow)."""
+        return self._routing.take(requests)
 
     def compares(self) -> bool:
         """Whether production is asked too for this canary request."""
-        return self._comparing.take()
+        return self._comparing.units > 0 and self._comparing.take()
 
     def observe_call(self, ok: bool, seconds: float) -> None:
         """One call of the candidate that production answered too."""
@@ -188,8 +206,6 @@ class Rollouts:
         registry: The registry served (where a breach ends the rollout).
         settings: The guards and comparison settings.
         log: Where comparisons are written; None writes none.
-        run: Consecutive requests routed alike (the server's ``--max-batch-size``), so
-            that each arm's micro-batches stay as full as production's alone would be.
     """
 
     def __init__(
@@ -197,12 +213,10 @@ class Rollouts:
         registry: Path,
         settings: RolloutSettings,
         log: ComparisonLog | None,
-        run: int = 1,
     ) -> None:
         self.registry = Path(registry)
         self.settings = settings
         self.log = log
-        self.run = run
         self._live: dict[str, LiveRollout] = {}
         self._tasks: set[asyncio.Task] = set()
         self._pending = 0
@@ -213,7 +227,7 @@ class Rollouts:
             return None
         live = self._live.get(state.name)
         if live is None or live.rollout.id != rollout.id:
-            live = self._live[state.name] = LiveRollout(rollout, self.settings, self.run)
+            live = self._live[state.name] = LiveRollout(rollout, self.settings)
             logger.info("Rollout %s: %s", rollout.id, rollout.describe())
         return live
 
@@ -270,6 +284,82 @@ class Rollouts:
         if live.rollout.mode == SHADOW and live.takes():
             self._compare_later(live, run, candidate, production, result, request_id)
         return production, result
+
+    def batched(self, live: LiveRollout, state: ModelState, signature_name: str) -> bool:
+        """Whether ``live``'s requests to ``signature_name`` are routed by the batch: a
+        canary whose candidate's signature takes the inputs production's takes (names,
+        types and shapes), so that a batch read for one runs on the other."""
+        if live.rollout.mode != CANARY:
+            return False
+        same = live.same_inputs.get(signature_name)
+        if same is None:
+            production = state.loaded[live.rollout.production]
+            candidate = state.loaded[live.rollout.candidate]
+            try:
+                inputs = [
+                    {
+                        key: (info.dtype, info.shape)
+                        for key, info in v.signature(signature_name).inputs.items()
+                    }
+                    for v in (production, candidate)
+                ]
+            except BadRequestError:  # no such signature: the request fails as ever
+                inputs = [{}, None]
+            same = live.same_inputs[signature_name] = inputs[0] == inputs[1]
+        return same
+
+    def batch_router(
+        self,
+        live: LiveRollout,
+        production: LoadedVersion,
+        candidate: LoadedVersion,
+        run_batch: RunBatch,
+    ) -> BatchAnswer:
+        """What runs each merged batch of ``live``'s production requests: on the
+        candidate when its share asks for the whole batch (and the rollout is active),
+        else on production; answers ``(version, outputs)`` or the request's error.
+
+        ``run_batch(version, batch)`` returns each request's outputs or error.
+        """
+
+        async def answer(batch: list[Queued]) -> list[Any]:
+            if live.state != ACTIVE or not live.takes(len(batch)):
+                answers = await run_batch(production, batch)
+                answered = [a for a in answers if not isinstance(a, BaseException)]
+                live.arms[ARM_PRODUCTION] += len(answered)
+                return [_with(production, a) for a in answers]
+            answers = [_with(candidate, a) for a in await run_batch(candidate, batch)]
+            failed = [i for i, a in enumerate(answers) if isinstance(a, BaseException)]
+            errors = {i: answers[i] for i in failed}
+            retried = await run_batch(production, [batch[i] for i in failed])
+            now = asyncio.get_running_loop().time()
+            for index, other in zip(failed, retried, strict=True):
+                answers[index] = _with(production, other)
+            for index, (item, settled) in enumerate(zip(batch, answers, strict=True)):
+                if index not in errors:
+                    live.arms[ARM_CANDIDATE] += 1
+                    live.observe_call(True, now - item.arrival)
+                elif not isinstance(settled, BaseException):  # production answered it
+                    live.arms[ARM_FALLBACK] += 1
+                    self._observe(live, False, now - item.arrival, errors[index])
+            self._judge(live)
+            return answers
+
+        return answer
+
+    def compare_batched(
+        self,
+        live: LiveRollout,
+        run: Run,
+        production: LoadedVersion,
+        answered: LoadedVersion,
+        result: Result,
+        request_id: str,
+    ) -> None:
+        """After a batched canary request: asks production too, off the request's path,
+        for ``canary.compare_share`` of the candidate's answers."""
+        if answered is not production and live.compares():
+            self._compare_later(live, run, production, answered, result, request_id)
 
     def _observe(
         self, live: LiveRollout, ok: bool, seconds: float, error: BaseException | None = None

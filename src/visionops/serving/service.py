@@ -44,7 +44,7 @@ from visionops.serving.models import Catalog, LoadedVersion, ModelState
 from visionops.serving.options import MEGABYTE, ServeOptions
 from visionops.serving.payload import parse_predict_body, request_arrays
 from visionops.serving.production import ProductionLoop, new_request_id
-from visionops.serving.rollout import Result, Rollouts
+from visionops.serving.rollout import LiveRollout, Result, Rollouts
 from visionops.serving.rollout_log import ComparisonLog
 from visionops.serving.rollout_settings import load_rollout_settings
 from visionops.serving.signatures import Signature
@@ -144,9 +144,7 @@ class ServingApp:
         comparisons = None
         if rollout_settings.log_comparisons and self.production.recorder is not None:
             comparisons = ComparisonLog(self.production.folder / "rollouts")
-        self.rollouts = Rollouts(
-            options.registry, rollout_settings, comparisons, options.max_batch_size
-        )
+        self.rollouts = Rollouts(options.registry, rollout_settings, comparisons)
 
     def _observe_batch(self, version: LoadedVersion, signature: str, size: int) -> None:
         self.metrics.observe_batch(version.model_name, version.version, signature, size)
@@ -304,7 +302,47 @@ class ServingApp:
         live = self.rollouts.live(state, *named)
         if live is None:
             return loaded, await run(loaded)
+        if self.predictor.batches(1) and self.rollouts.batched(live, state, signature_name):
+            signature, arrays, size = self.read_inputs(loaded, signature_name, read)
+            if self.predictor.batches(size):
+                return await self._predict_batched(
+                    live, state, loaded, run, signature, arrays, size, request_id
+                )
         return await self.rollouts.answer(live, state, loaded, run, request_id)
+
+    async def _predict_batched(
+        self,
+        live: LiveRollout,
+        state: ModelState,
+        production: LoadedVersion,
+        run: Callable[[LoadedVersion], Awaitable[Result]],
+        signature: Signature,
+        arrays: dict[str, Any],
+        size: int,
+        request_id: str,
+    ) -> tuple[LoadedVersion, Result]:
+        """A canary's production request, queued with the others so that its whole batch
+        goes to production or to the candidate (see :meth:`Rollouts.batch_router`)."""
+        candidate = state.loaded[live.rollout.candidate]
+        configured = self.options.max_image_pixels
+        limit = min(image_pixel_limit(version, configured) for version in (production, candidate))
+        check_image_sizes(arrays, signature, limit)
+        name = signature.name
+
+        def router() -> Any:
+            return self.rollouts.batch_router(
+                live,
+                production,
+                candidate,
+                lambda version, batch: self.predictor.run_batch(version, name, batch),
+            )
+
+        answered, outputs = await self.predictor.predict_routed(
+            (state.name, live.rollout.id, name), (production, candidate), router, arrays, size
+        )
+        result = (answered.signature(name), arrays, outputs)
+        self.rollouts.compare_batched(live, run, production, answered, result, request_id)
+        return answered, result
 
     async def answer_feedback(
         self, name: str, receive: Receive, headers: Iterable[tuple[bytes, bytes]]
