@@ -301,7 +301,7 @@ def test_a_batched_canary_sends_whole_batches_to_one_arm(tmp_path: Path) -> None
         inputs = {"x": np.array([value])}
         try:
             return await predictor.predict_routed(
-                ("digits", "r1", "s"), (production, candidate), router, inputs, 1
+                ("digits", "s"), (production, candidate, live), router, inputs, 1
             )
         except ModelInputError as error:
             return error
@@ -327,3 +327,32 @@ def test_a_batched_canary_sends_whole_batches_to_one_arm(tmp_path: Path) -> None
     assert production.batches == [8, 2, 1, 1] + [8] * 14, "the fallback, merged, then alone"
     assert live.arms == {"production": 120, "candidate": 38, "fallback": 1}
     assert (live.calls, live.errors) == (39, 1)
+
+
+def test_a_new_rollout_gets_a_new_queue_in_the_old_ones_place() -> None:
+    predictor = Predictor(8, 0.05, lambda *_: None)
+    production, candidate = Scaler(1), Scaler(2)
+    routed_by = []
+
+    def router_for(name: str):
+        async def answer(batch):
+            routed_by.append(name)
+            return [(production, {"y": item.inputs["x"]}) for item in batch]
+
+        return lambda: answer
+
+    async def send(rollout_tag: str) -> None:
+        bound = (production, candidate, rollout_tag)
+        await predictor.predict_routed(
+            ("digits", "s"), bound, router_for(rollout_tag), {"x": np.array([1.0])}, 1
+        )
+
+    async def both() -> None:
+        await send("first rollout")
+        await send("second rollout")
+
+    asyncio.run(both())
+    predictor.close()
+
+    assert routed_by == ["first rollout", "second rollout"]
+    assert [key for key in predictor._batchers if key[0] == "routed"] == [("routed", "digits", "s")]

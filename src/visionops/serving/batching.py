@@ -64,8 +64,9 @@ class MicroBatcher:
     """One queue of requests, whose merged batches ``answer`` runs.
 
     Args:
-        versions: The loaded versions its batches may run on (a version reloaded since
-            gets a new batcher).
+        bound: What its batches are bound to: the loaded versions they may run on, and
+            the rollout that routes them, if any; any of them replaced (a version
+            reloaded, a new rollout) gets a new batcher in the same place.
         answer: Runs one batch; returns each request's answer or error, in order.
         max_batch_size: Most examples in one merged call.
         timeout_s: Longest the oldest queued request waits for others to join.
@@ -73,12 +74,12 @@ class MicroBatcher:
 
     def __init__(
         self,
-        versions: tuple[LoadedVersion, ...],
+        bound: tuple[object, ...],
         answer: BatchAnswer,
         max_batch_size: int,
         timeout_s: float,
     ) -> None:
-        self.versions = versions
+        self.bound = bound
         self.max_batch_size = max_batch_size
         self.timeout_s = timeout_s
         self._answer = answer
@@ -224,13 +225,13 @@ class Predictor:
         return answers
 
     def _batcher(
-        self, key: tuple, versions: tuple[LoadedVersion, ...], answer: Callable[[], BatchAnswer]
+        self, key: tuple, bound: tuple[object, ...], answer: Callable[[], BatchAnswer]
     ) -> MicroBatcher:
         batcher = self._batchers.get(key)
         if batcher is None or any(
-            old is not new for old, new in zip(batcher.versions, versions, strict=True)
-        ):  # none yet, or a version was reloaded since
-            batcher = MicroBatcher(versions, answer(), self.max_batch_size, self.batch_timeout_s)
+            old is not new for old, new in zip(batcher.bound, bound, strict=True)
+        ):  # none yet, or replaced since: one batcher a key, so old ones are let go
+            batcher = MicroBatcher(bound, answer(), self.max_batch_size, self.batch_timeout_s)
             self._batchers[key] = batcher
         return batcher
 
@@ -253,17 +254,18 @@ class Predictor:
     async def predict_routed(
         self,
         key: tuple,
-        versions: tuple[LoadedVersion, ...],
+        bound: tuple[object, ...],
         router: Callable[[], BatchAnswer],
         inputs: Arrays,
         size: int,
     ) -> Any:
         """One request's answer from the batches of the queue ``key``, whose batches
-        ``router()`` (called once, for a new queue) decides and runs, on any of
-        ``versions``; what a canary rollout sends its production requests through, so
-        that whole batches, not requests, go to one version or the other.
-        ``size`` is below the batch size (see :meth:`batches`)."""
-        return await self._batcher(("routed", *key), versions, router).submit(inputs, size)
+        ``router()`` decides and runs; what a canary rollout sends its production requests
+        through, so that whole batches, not requests, go to one version or the other.
+        ``router()`` is called for a new queue: the first, or when anything in ``bound``
+        (the versions, the rollout) is not what the queue was made for. ``size`` is
+        below the batch size (see :meth:`batches`)."""
+        return await self._batcher(("routed", *key), bound, router).submit(inputs, size)
 
     def close(self) -> None:
         """Stops the worker threads once running calls finish."""

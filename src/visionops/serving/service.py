@@ -338,7 +338,7 @@ class ServingApp:
             )
 
         answered, outputs = await self.predictor.predict_routed(
-            (state.name, live.rollout.id, name), (production, candidate), router, arrays, size
+            (state.name, name), (production, candidate, live), router, arrays, size
         )
         result = (answered.signature(name), arrays, outputs)
         self.rollouts.compare_batched(live, run, production, answered, result, request_id)
