@@ -37,23 +37,44 @@ def write_settings(project: Path, text: str, where: str = "base") -> Path:
 
 
 @pytest.mark.parametrize("share", [0.1, 0.05, 1 / 3, 0.999, 1.0, 0.0])
-def test_the_canary_share_is_within_half_a_request_of_every_prefix(share: float) -> None:
-    counter = _Counter(share)
+def test_the_kth_request_goes_to_the_candidate_when_floor_k_share_grows(share: float) -> None:
+    counter = _Counter(share, "r1")
     taken = np.cumsum([counter.take() for _ in range(2000)])
-    expected = np.arange(1, 2001) * round(share * 1_000_000) / 1_000_000
-    assert np.max(np.abs(taken - expected)) <= 0.5
-    assert taken[-1] == round(2000 * share)
+    units = round(share * 1_000_000)
+    assert taken.tolist() == [k * units // 1_000_000 for k in range(1, 2001)]
 
 
-@pytest.mark.parametrize("share", [0.1, 1 / 3])
-def test_whole_batches_keep_the_share_within_half_the_largest_batch(share: float) -> None:
+def batch_sizes(order: str) -> np.ndarray:
+    """20,000 batch sizes between 1 and 32: independent, or alternating as a busy
+    micro-batcher's do (the clients one batch answered send again together)."""
     rng = np.random.default_rng(7)
-    sizes = rng.integers(1, 33, size=3000)
-    counter = _Counter(share)
-    taken = np.cumsum([size * counter.take(int(size)) for size in sizes])
+    if order == "independent":
+        return rng.integers(1, 33, size=20_000)
+    first = rng.integers(1, 32, size=10_000)
+    return np.ravel(np.column_stack([first, 32 - first]))
+
+
+@pytest.mark.parametrize("order", ["independent", "alternating"])
+@pytest.mark.parametrize("share", [0.1, 0.01, 1 / 3])
+def test_batches_drawn_are_a_fair_sample_within_four_batches_of_the_share(
+    share: float, order: str
+) -> None:
+    sizes = batch_sizes(order)
+    counter = _Counter(share, "r1")
+    taken = np.array([counter.draw(int(size), slack=4 * 32) for size in sizes])
+    # As large as the others: choosing by the count alone gave 0.83 to 0.86 of the
+    # mean on alternating sizes, and nearest-the-share 0.17 at 1%.
+    assert abs(sizes[taken].mean() / sizes.mean() - 1) < 0.1
+    count = np.cumsum(sizes * taken)
     expected = np.cumsum(sizes) * round(share * 1_000_000) / 1_000_000
-    assert np.max(np.abs(taken - expected)) <= sizes.max() / 2
-    assert abs(taken[-1] / np.sum(sizes) - share) < 0.001
+    assert np.max(np.abs(count - expected)) <= 4 * 32 + 32
+    assert abs(count[-1] / np.sum(sizes) - share) < 0.001 + 160 / np.sum(sizes)
+
+
+def test_the_same_rollout_draws_the_same_batches() -> None:
+    first, second = _Counter(0.1, "r1"), _Counter(0.1, "r1")
+    sizes = batch_sizes("independent")[:500]
+    assert [first.draw(int(s), 128) for s in sizes] == [second.draw(int(s), 128) for s in sizes]
 
 
 def test_defaults_apply_without_a_settings_file(tmp_path: Path) -> None:
@@ -288,13 +309,13 @@ def test_a_batched_canary_sends_whole_batches_to_one_arm(tmp_path: Path) -> None
     live = rollouts.live(state, None, None)
     predictor = Predictor(8, 0.05, lambda *_: None)
     values = [float(value) for value in range(1, 161)]
-    # The second batch of 8 is the candidate's (it brings 8 of 16 to 0.25's 4 no
-    # further off than 0 of 16 would); two of its requests are refused.
-    values[9], values[10] = 1500.0, -1.0
+    # The rollout's seeded draws give the candidate waves 4, 7, 10 and 19 of 8 requests
+    # (32 of 160, within four batches of 0.25's 40); two of wave 4's are refused.
+    values[33], values[34] = 1500.0, -1.0
 
     def router():
         return rollouts.batch_router(
-            live, production, candidate, lambda v, batch: predictor.run_batch(v, "s", batch)
+            live, production, candidate, lambda v, batch: predictor.run_batch(v, "s", batch), 8
         )
 
     async def one(value: float):
@@ -315,18 +336,18 @@ def test_a_batched_canary_sends_whole_batches_to_one_arm(tmp_path: Path) -> None
     answers = asyncio.run(waves())
     predictor.close()
 
-    assert isinstance(answers[10], ModelInputError), "the request both refuse gets its error"
-    answers[10] = (production, {"y": np.array([-1.0])})  # for the checks below
+    assert isinstance(answers[34], ModelInputError), "the request both refuse gets its error"
+    answers[34] = (production, {"y": np.array([-1.0])})  # for the checks below
     got = [(version.version, outputs["y"][0]) for version, outputs in answers]
     assert all(y == x * v for (v, y), x in zip(got, values, strict=True))
-    assert got[9][0] == 1, "production answered what only the candidate refused"
+    assert got[33][0] == 1, "production answered what only the candidate refused"
     by_candidate = [index for index, (v, _) in enumerate(got) if v == 2]
-    assert len(by_candidate) == 0.25 * 160 - 2
-    assert {index // 8 for index in by_candidate} == {1, 5, 9, 13, 17}, "whole waves"
-    assert candidate.batches == [8] + [1] * 8 + [8] * 4, "one batch retried one by one"
-    assert production.batches == [8, 2, 1, 1] + [8] * 14, "the fallback, merged, then alone"
-    assert live.arms == {"production": 120, "candidate": 38, "fallback": 1}
-    assert (live.calls, live.errors) == (39, 1)
+    assert len(by_candidate) == 4 * 8 - 2
+    assert {index // 8 for index in by_candidate} == {4, 7, 10, 19}, "whole waves"
+    assert candidate.batches == [8] + [1] * 8 + [8] * 3, "one batch retried one by one"
+    assert production.batches == [8] * 4 + [2, 1, 1] + [8] * 12, "the fallback, then alone"
+    assert live.arms == {"production": 128, "candidate": 30, "fallback": 1}
+    assert (live.calls, live.errors) == (31, 1)
 
 
 def test_a_new_rollout_gets_a_new_queue_in_the_old_ones_place() -> None:

@@ -335,6 +335,7 @@ class ServingApp:
                 production,
                 candidate,
                 lambda version, batch: self.predictor.run_batch(version, name, batch),
+                self.predictor.max_batch_size,
             )
 
         answered, outputs = await self.predictor.predict_routed(
