@@ -41,10 +41,13 @@ The servers above record no prediction (``--no-prediction-log``). Beside each ba
 one runs its twin with the prediction log on, images captured and every request
 recorded (the defaults of conf/base/monitoring.yml: sample rate 1, segments of 2,000
 rows or 10 s), writing to a temporary folder. At every level each twin takes its
-turn right after the server it mirrors (so both are as warm); ``logging_overhead`` is
-the requests/s of the best batched server without the log at concurrency 32 over its
-twin's with it (target: at most 1.10), with the twins' dropped records (a full queue)
-printed before it.
+turn beside the server it mirrors (so both are as warm): after it in even rounds,
+before it in odd ones (so neither always follows the other). ``logging_overhead`` is
+the requests/s of the batched server without the log at concurrency 32 over its
+twin's with it (target: at most 1.10), for the threads setting that served the two
+best together (chosen by the server alone, it would be the setting whose server had
+the luckier turns, and the ratio would lean above 1 by that luck), with the twins'
+dropped records (a full queue) printed before it.
 ``--logging-only`` measures just that: the batched servers and their twins, at
 concurrency 32.
 
@@ -53,11 +56,11 @@ its own where version 2 (the same weights as version 1, so that the two arms cos
 same) runs as a 10% canary of production version 1 (``visionops models rollout
 load_test:2 --canary 10%``), under the project's conf/base/release_rollout.yml (its
 ``canary.compare_share`` of the candidate's requests are asked of production too, off
-the request path). It takes its turn right after the server it mirrors, at every
-level; ``canary_overhead`` is the requests/s of the best batched server at concurrency
-32 over its canary twin's (target: at most 1.05), with the twin's split (requests by
-arm, from its /metrics, which also shows that no guard rolled the canary back) printed
-before it. ``--canary-only`` measures just that, at concurrency 32.
+the request path). It takes its turn beside the server it mirrors, at every level, as
+the logged twin does; ``canary_overhead`` is the requests/s of the batched server at
+concurrency 32 over its canary twin's (target: at most 1.05), chosen as above, with
+the twin's split (requests by arm, from its /metrics, which also shows that no guard
+rolled the canary back) printed before it. ``--canary-only`` measures just that, at concurrency 32.
 
 Usage: .venv/bin/python benchmarks/serving_load.py [--seconds 3] [--rounds 3]
 [--input png|uint8] [--shape digits|cifar] [--logging-only | --canary-only]
@@ -337,15 +340,17 @@ def run_rounds(
     }
     grpc_turns: dict[Config, list[dict[str, Any]]] = {config: [] for config in grpc}
     for level in levels:
-        for _ in range(args.rounds):
+        for round_ in range(args.rounds):
             for config, (server, port) in servers.items():
-                turns[config, level].append(measure_turn(server, port, body, level, args.seconds))
-                for kind, group in twins.items():  # at every level, so that both are as warm
-                    if config in group:
-                        twin, twin_port = group[config]
-                        twin_turns[kind][config, level].append(
-                            measure_turn(twin, twin_port, body, level, args.seconds)
-                        )
+                # At every level, so that both are as warm; the server first in even
+                # rounds, its twins first in odd ones, so that neither always follows.
+                pairs = [(turns[config, level], server, port)] + [
+                    (twin_turns[kind][config, level], *group[config])
+                    for kind, group in twins.items()
+                    if config in group
+                ]
+                for into, process, process_port in pairs[:: -1 if round_ % 2 else 1]:
+                    into.append(measure_turn(process, process_port, body, level, args.seconds))
                 if level == top and config in grpc:
                     grpc_port, predict = grpc[config]
                     grpc_turns[config].append(
@@ -502,15 +507,28 @@ def overhead_line(
     batched: list[Config],
     twin_turns: dict[Config, list[dict[str, Any]]],
 ) -> str:
-    """``<kind>_overhead=<rps plain / rps twin>`` for the best batched server, by round."""
+    """``<kind>_overhead=<rps plain / rps twin>`` for the threads setting that served the
+    pair best, by round, then the same for each setting.
+
+    The setting is chosen by the requests/s of the server and its twin together: chosen
+    by the server's alone, it would be the one whose server had the luckier turns, and
+    the ratio would lean above 1 by that luck.
+    """
     top = CONCURRENCY[-1]
-    best = max(batched, key=lambda config: summarise(turns[config, top])["rps"])
+
+    def ratio(config: Config) -> float:
+        return summarise(turns[config, top])["rps"] / summarise(twin_turns[config])["rps"]
+
+    best = max(
+        batched,
+        key=lambda config: summarise(turns[config, top] + twin_turns[config])["rps"],
+    )
     plain, twin = turns[best, top], twin_turns[best]
-    ratio = summarise(plain)["rps"] / summarise(twin)["rps"]
     by_round = " ".join(
         f"{one['rps'] / other['rps']:.2f}" for one, other in zip(plain, twin, strict=True)
     )
-    return f"{OVERHEADS[kind]}={ratio:.2f} (threads={best[1]}; by round {by_round})"
+    each = " ".join(f"threads={config[1]}:{ratio(config):.2f}" for config in batched)
+    return f"{OVERHEADS[kind]}={ratio(best):.2f} (threads={best[1]}; by round {by_round}; {each})"
 
 
 def report(
