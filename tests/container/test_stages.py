@@ -8,19 +8,17 @@ message, and nothing after it runs.
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
-from e2e.conftest import project_env
+from e2e.conftest import reproduced_copy
 from visionops.dataplane.reader import ShardedDataset
 from visionops.registry.signature_names import UINT8_SIGNATURE
 
 from .conftest import (
-    STAGE_TIMEOUT_S,
     compose_stages,
     docker,
     host_user,
@@ -41,19 +39,9 @@ VALIDATED = Path("data/03_primary/validated.json")
 
 @pytest.fixture(scope="module")
 def host_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A project copy on which `kedro run` ran on the host."""
-    project = new_project(tmp_path_factory.mktemp("host"))
-    result = subprocess.run(
-        ["kedro", "run"],
-        cwd=project,
-        env=project_env(),
-        capture_output=True,
-        text=True,
-        timeout=STAGE_TIMEOUT_S,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return project
+    """A project copy on which the pipeline ran on the host: the test run's one `dvc repro`
+    of the default data, which the end-to-end tests share."""
+    return reproduced_copy(tmp_path_factory, "host")
 
 
 @pytest.fixture(scope="module")
