@@ -29,6 +29,19 @@ def rollout(mode: str = CANARY, share: float = 0.1) -> Rollout:
     return Rollout("r1", "digits", 2, 1, mode, share, "2026-01-01T00:00:00+00:00", "me@here")
 
 
+def canary_state(
+    production, candidate, share: float, labels: dict[str, int] | None = None
+) -> ModelState:
+    """The model's state with both versions loaded, production labelled (and ``labels``),
+    and a canary of ``share`` in progress."""
+    return ModelState(
+        "digits",
+        loaded={1: production, 2: candidate},
+        labels={"production": 1, **(labels or {})},
+        rollout=rollout(CANARY, share),
+    )
+
+
 def write_settings(project: Path, text: str, where: str = "base") -> Path:
     path = project / "conf" / where / "release_rollout.yml"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -165,12 +178,7 @@ def test_a_failed_canary_request_is_answered_by_production(tmp_path: Path) -> No
     write_settings(tmp_path, "guards:\n  error_rate: {max: 0.9, min_requests: 1000}\n")
     rollouts = Rollouts(tmp_path, load_rollout_settings(tmp_path), None)
     production, candidate = Version(1), Version(2)
-    state = ModelState(
-        "digits",
-        loaded={1: production, 2: candidate},
-        labels={"production": 1, "candidate": 2},
-        rollout=rollout(CANARY, 0.5),
-    )
+    state = canary_state(production, candidate, 0.5, {"candidate": 2})
     calls = {1: 0, 2: 0}
 
     async def run(target: Version) -> tuple:
@@ -201,12 +209,7 @@ def test_a_failed_canary_request_is_answered_by_production(tmp_path: Path) -> No
 def test_a_request_production_fails_too_is_not_charged_to_the_candidate(tmp_path: Path) -> None:
     rollouts = Rollouts(tmp_path, load_rollout_settings(tmp_path), None)
     production = Version(1)
-    state = ModelState(
-        "digits",
-        loaded={1: production, 2: Version(2)},
-        labels={"production": 1},
-        rollout=rollout(CANARY, 1.0),
-    )
+    state = canary_state(production, Version(2), 1.0)
 
     async def run(target: Version) -> tuple:
         raise BadRequestError("these bytes are no image")
@@ -241,12 +244,7 @@ def test_a_breach_stops_routing_at_once(tmp_path: Path) -> None:
     write_settings(tmp_path, "guards:\n  error_rate: {max: 0.1, min_requests: 3}\n")
     rollouts = Rollouts(tmp_path, load_rollout_settings(tmp_path), None)
     production = Version(1)
-    state = ModelState(
-        "digits",
-        loaded={1: production, 2: Version(2)},
-        labels={"production": 1},
-        rollout=rollout(CANARY, 1.0),
-    )
+    state = canary_state(production, Version(2), 1.0)
 
     async def run(target: Version) -> tuple:
         if target.version == 2:
@@ -300,12 +298,7 @@ def test_a_batched_canary_sends_whole_batches_to_one_arm(tmp_path: Path) -> None
     write_settings(tmp_path, "guards:\n  error_rate: {max: 0.9, min_requests: 1000}\n")
     rollouts = Rollouts(tmp_path, load_rollout_settings(tmp_path), None)
     production, candidate = Scaler(1), Scaler(2)
-    state = ModelState(
-        "digits",
-        loaded={1: production, 2: candidate},
-        labels={"production": 1},
-        rollout=rollout(CANARY, 0.25),
-    )
+    state = canary_state(production, candidate, 0.25)
     live = rollouts.live(state, None, None)
     predictor = Predictor(8, 0.05, lambda *_: None)
     values = [float(value) for value in range(1, 161)]
