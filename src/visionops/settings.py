@@ -7,10 +7,20 @@ from visionops.devices import hide_absent_gpus
 # without a GPU.
 hide_absent_gpus()
 
-from visionops.config import ProjectConfigLoader  # noqa: E402
-from visionops.hooks import OpenLineageHook, ReadableErrorHook, SourceDatasetHook  # noqa: E402
+from visionops.shutdown import skip_collection_at_exit  # noqa: E402
 
-HOOKS = (SourceDatasetHook(), ReadableErrorHook(), OpenLineageHook())
+# Registered first, so it runs after the other exit handlers.
+skip_collection_at_exit()
+
+from visionops.config import ProjectConfigLoader  # noqa: E402
+from visionops.hooks import (  # noqa: E402
+    InfraValidationAheadHook,
+    OpenLineageHook,
+    ReadableErrorHook,
+    SourceDatasetHook,
+)
+
+HOOKS = (SourceDatasetHook(), ReadableErrorHook(), OpenLineageHook(), InfraValidationAheadHook())
 
 # Parameters come from params.yaml (what DVC tracks and `dvc exp run -S` edits), with
 # `kedro run --params` over it; conf/ holds the catalog and the expectation suites.
