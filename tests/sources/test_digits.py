@@ -47,3 +47,14 @@ def test_read_source_digits_ignores_path() -> None:
     """The digits source needs no path and ignores one given by mistake."""
     dataset = read_source("digits", "/does/not/exist", {})
     assert len(dataset) == 1797
+
+
+def test_digits_are_the_scans_and_classes_load_digits_gives(digits: ImageDataset) -> None:
+    """Read straight from scikit-learn's file, the scans and classes are
+    ``load_digits``'s, in its order."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    expected = np.rint(bunch.images * (255.0 / 16)).astype(np.uint8)[..., np.newaxis]
+    np.testing.assert_array_equal(digits.images, expected)
+    np.testing.assert_array_equal(digits.labels, bunch.target)

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from visionops.errors import ConfigError, SourceError
+from visionops.sources.digits import digits_file
 
 CHUNK_BYTES = 1 << 20
-DIGITS_FILE = "digits.csv.gz"
 
 
 @dataclass(frozen=True)
@@ -50,13 +50,6 @@ def _listing(path: Path) -> list[tuple[str, int, str]]:
         return [(path.name, path.stat().st_size, _md5(path))]
     files = sorted(p for p in path.rglob("*") if p.is_file())
     return [(p.relative_to(path).as_posix(), p.stat().st_size, _md5(p)) for p in files]
-
-
-def digits_file() -> Path:
-    """The file scikit-learn reads its bundled digits from."""
-    import sklearn.datasets
-
-    return Path(sklearn.datasets.__file__).parent / "data" / DIGITS_FILE
 
 
 def fingerprint_path(path: Path, source: str = "") -> Fingerprint:
