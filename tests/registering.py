@@ -49,11 +49,9 @@ def _tiny_model() -> Any:
 def _export_once(model: Any, class_names: Sequence[str], image_shape: Sequence[int], path: Path):
     """Writes the SavedModel the real export wrote for the first registration."""
     if "path" not in _exported:
-        from visionops.registry.export import export_saved_model
-
         folder = Path(tempfile.mkdtemp(prefix="visionops-test-export-"))
         atexit.register(shutil.rmtree, folder, True)
-        export_saved_model(model, class_names, image_shape, folder / "export")
+        _exported["export"](model, class_names, image_shape, folder / "export")
         _exported["path"] = folder / "export"
     shutil.copytree(_exported["path"], path)
 
@@ -82,7 +80,9 @@ def register_version(
         hash_files: False records no file hashes (``files`` is null), as registrations
             did before the hashes were added; the logged content digest still matches.
     """
-    from visionops.registry import events, store
+    from visionops.registry import events, export, store
+
+    _exported.setdefault("export", export.export_saved_model)
 
     registration = store.Registration(
         model_name=model_name,
@@ -95,7 +95,7 @@ def register_version(
         data_profile=data_profile,
     )
     with contextlib.ExitStack() as patches:
-        patches.enter_context(mock.patch.object(store, "export_saved_model", _export_once))
+        patches.enter_context(mock.patch.object(export, "export_saved_model", _export_once))
         patches.enter_context(mock.patch.object(events, "default_actor", lambda: actor))
         if not hash_files:
             patches.enter_context(mock.patch.object(store, "file_hashes", lambda *_, **__: None))

@@ -12,9 +12,17 @@ from visionops.dataplane.ingest import write_arrays
 from visionops.dataplane.reader import ShardedDataset
 from visionops.image_dataset import ImageDataset
 from visionops.modeling.architectures import build_model
-from visionops.registry import store
+from visionops.registry import export, infra, store
 from visionops.registry.events import read_events
-from visionops.registry.infra import FreshProcess, InfraCheck, InfraValidationError, infra_check
+from visionops.registry.infra import (
+    FreshProcess,
+    InfraCheck,
+    InfraValidationError,
+    infra_check,
+    start_fresh_process_ahead,
+    stop_fresh_process_ahead,
+    take_fresh_process,
+)
 from visionops.registry.layout import LINEAGE_FILE, list_versions, read_labels
 from visionops.registry.store import Registration, register
 
@@ -122,8 +130,8 @@ def test_an_export_that_fails_stops_the_process_started_ahead_to_check_it(
     def broken_export(*_: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(store, "FreshProcess", start)
-    monkeypatch.setattr(store, "export_saved_model", broken_export)
+    monkeypatch.setattr(store, "take_fresh_process", start)
+    monkeypatch.setattr(export, "export_saved_model", broken_export)
     registration = _registration(1, InfraCheck(_samples(), np.zeros((6, 3))))
     with pytest.raises(OSError, match="disk full"):
         register(tmp_path, registration)
@@ -137,3 +145,40 @@ def test_a_process_started_ahead_and_never_told_exits_cleanly(tmp_path: Path) ->
     _, stderr = fresh.process.communicate("", timeout=120)  # its parent closed the pipe
     assert fresh.process.returncode == 0, stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_registration_takes_the_process_started_ahead_while_it_waits() -> None:
+    start_fresh_process_ahead()
+    start_fresh_process_ahead()  # a second call starts no second process
+    (ahead,) = infra._ahead
+    taken = take_fresh_process()
+    try:
+        assert taken is ahead
+        assert infra._ahead == [], "taken once: the next registration starts its own"
+    finally:
+        taken.stop()
+    fresh = take_fresh_process()
+    try:
+        assert fresh is not ahead and fresh.process.poll() is None
+    finally:
+        fresh.stop()
+
+
+def test_a_process_started_ahead_that_died_is_replaced() -> None:
+    start_fresh_process_ahead()
+    (ahead,) = infra._ahead
+    ahead.stop()
+    fresh = take_fresh_process()
+    try:
+        assert fresh is not ahead and fresh.process.poll() is None
+    finally:
+        fresh.stop()
+
+
+def test_a_process_started_ahead_and_not_taken_is_stopped() -> None:
+    start_fresh_process_ahead()
+    (ahead,) = infra._ahead
+    stop_fresh_process_ahead()
+    assert ahead.process.poll() is not None
+    assert infra._ahead == []
+    stop_fresh_process_ahead()  # nothing left to stop

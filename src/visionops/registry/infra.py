@@ -125,6 +125,39 @@ class FreshProcess:
             self.process.communicate()
 
 
+# The process started by start_fresh_process_ahead, until a registration takes it.
+_ahead: list[FreshProcess] = []
+
+
+def start_fresh_process_ahead() -> None:
+    """Starts the next registration's fresh process now, before this process imports
+    TensorFlow.
+
+    The deployment stage calls it as it starts: the fresh process's TensorFlow import
+    (4 to 8 s) then runs while this process imports TensorFlow, loads the model and
+    exports it, instead of after the export. :func:`take_fresh_process` hands it to the
+    registration; :func:`stop_fresh_process_ahead` ends one that no registration took
+    (the model was not deployed, or the run failed).
+    """
+    if not _ahead:
+        _ahead.append(FreshProcess())
+
+
+def take_fresh_process() -> FreshProcess:
+    """The process started ahead, while it still waits; else one started now."""
+    while _ahead:
+        process = _ahead.pop()
+        if process.process.poll() is None:
+            return process
+    return FreshProcess()
+
+
+def stop_fresh_process_ahead() -> None:
+    """Ends the process started ahead, if no registration took it."""
+    while _ahead:
+        _ahead.pop().stop()
+
+
 def validate_export(
     export_dir: Path, check: InfraCheck, work_dir: Path, fresh: FreshProcess | None = None
 ) -> dict[str, object]:

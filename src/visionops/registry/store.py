@@ -10,15 +10,12 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import keras
+from typing import TYPE_CHECKING, Any
 
 from visionops.errors import RegistryError
 from visionops.files import fsync_dir
 from visionops.registry.events import read_events, record_version
-from visionops.registry.export import export_saved_model
-from visionops.registry.infra import FreshProcess, InfraCheck, validate_export
+from visionops.registry.infra import InfraCheck, take_fresh_process, validate_export
 from visionops.registry.layout import (
     DATA_PROFILE_FILE,
     LINEAGE_FILE,
@@ -33,6 +30,9 @@ from visionops.registry.layout import (
     version_dir,
 )
 from visionops.release.publish import prepare_release, sign_release, write_release_files
+
+if TYPE_CHECKING:
+    import keras
 
 logger = logging.getLogger(__name__)
 
@@ -124,8 +124,12 @@ def register(root: Path, registration: Registration) -> Path:
     read_events(root, name)
     release = prepare_release(registration.project_dir or Path.cwd(), name)
     staging = parent / f"{STAGING_PREFIX}{uuid.uuid4().hex}"
-    # Started now, so that its TensorFlow import overlaps the export.
-    fresh = FreshProcess() if registration.infra is not None else None
+    # Imported here: TensorFlow takes seconds to import, and the deployment stage starts
+    # the infra-validation process before it (see take_fresh_process).
+    from visionops.registry.export import export_saved_model
+
+    # Started now, unless started ahead, so that its TensorFlow import overlaps the export.
+    fresh = take_fresh_process() if registration.infra is not None else None
     try:
         export_saved_model(
             registration.model, registration.class_names, registration.image_shape, staging

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import keras
-
 from visionops.dataplane.reader import ShardedDataset
 from visionops.lineage.version_record import build_lineage_record
 from visionops.registry.decision import labels_to_move, next_version, why_not_deployed
@@ -14,7 +12,7 @@ from visionops.registry.store import Declined, Registration
 
 
 def register_model(
-    model: keras.Model,
+    model: Any,
     test_split: ShardedDataset,
     evaluation: dict[str, Any],
     blessing: dict[str, Any],
@@ -38,7 +36,9 @@ def register_model(
     a failed infra validation registers nothing and stops the run with the reason.
 
     Args:
-        model: The trained model.
+        model: The trained Keras model. Typed ``Any``: Kedro reads a node's type hints
+            as it starts, and naming ``keras.Model`` would import TensorFlow before the
+            stage has started its infra-validation process.
         test_split: Gives the class names and the image shape (its metadata), and the
             infra samples (its first images, read by their index rows).
         evaluation: The evaluation's metrics, kept in the version's lineage.
