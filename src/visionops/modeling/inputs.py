@@ -62,6 +62,12 @@ def check_augmentation(augmentation: dict[str, Any]) -> None:
         )
 
 
+# tf.data traces a function it maps with AutoGraph, which rewrites Python control flow on
+# tensors into graph ops. These functions have none (their ``if`` tests Python values),
+# and converting them, and the TensorFlow calls they make, took a second of a run's start.
+_unconverted = tf.autograph.experimental.do_not_convert
+
+
 def augment_batch(images: tf.Tensor, seed: tf.Tensor, augmentation: dict[str, Any]) -> tf.Tensor:
     """Random horizontal flips and padded random translations of a ``[B, H, W, C]`` batch.
 
@@ -322,6 +328,7 @@ class SplitInput:
         across epoch boundaries."""
         seed64 = tf.constant(seed, tf.int64)
 
+        @_unconverted
         def one_epoch(epoch: tf.Tensor) -> tf.data.Dataset:
             if self.in_memory:
                 order = tf.random.experimental.stateless_shuffle(
@@ -331,11 +338,12 @@ class SplitInput:
             else:
                 rows = self._stream(seed64, epoch)
             batches = rows.batch(self.batch_size, drop_remainder=True).enumerate()
-            return batches.map(lambda step, batch: (epoch, step, batch))
+            return batches.map(_unconverted(lambda step, batch: (epoch, step, batch)))
 
         data = tf.data.Dataset.range(first_epoch, epochs).flat_map(one_epoch)
         images, labels = (self._images, self._labels) if self.in_memory else (None, None)
 
+        @_unconverted
         def assemble(epoch: tf.Tensor, step: tf.Tensor, batch: Any) -> tuple[tf.Tensor, tf.Tensor]:
             if self.in_memory:
                 batch = (tf.gather(images, batch), tf.gather(labels, batch))
@@ -352,7 +360,7 @@ class SplitInput:
         else:
             data = _records(self.split, self._decode, None)
         data = data.batch(self.batch_size).map(
-            lambda images, labels: (tf.cast(images, tf.float32), labels)
+            _unconverted(lambda images, labels: (tf.cast(images, tf.float32), labels))
         )
         return _by_data(data.prefetch(tf.data.AUTOTUNE))
 
