@@ -10,7 +10,8 @@ from types import SimpleNamespace
 import pytest
 from kedro.io import DataCatalog
 
-from visionops.hooks import SOURCE_DATASET, InfraValidationAheadHook, SourceDatasetHook
+from visionops.deployment_hooks import InfraValidationAheadHook
+from visionops.hooks import SOURCE_DATASET, SourceDatasetHook
 from visionops.registry import infra
 
 

@@ -26,7 +26,15 @@ CAPABILITIES = (
     "sources",
     "validation",
 )
-ABOVE = ("datasets", "pipelines", "hooks", "settings", "console", "pipeline_registry")
+ABOVE = (
+    "datasets",
+    "pipelines",
+    "hooks",
+    "deployment_hooks",
+    "settings",
+    "console",
+    "pipeline_registry",
+)
 
 
 def _imported(path: Path) -> set[str]:

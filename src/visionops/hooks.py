@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 SOURCE_DATASET = "source_images"
-DEPLOYMENT = "deployment"
 
 
 class SourceDatasetHook:
@@ -109,39 +108,6 @@ def _print_message_only(error: BaseException, cause: VisionOpsError) -> None:
             previous_hook(kind, value, trace)
 
     sys.excepthook = print_message
-
-
-class InfraValidationAheadHook:
-    """Starts the deployment stage's infra-validation process as the stage starts.
-
-    The process imports TensorFlow while this one loads and exports the model, so the
-    check can begin as soon as the export is written (see
-    :func:`visionops.registry.infra.start_fresh_process_ahead`). A run that registers
-    nothing, or fails, ends it. Only a run of the deployment pipeline alone starts one
-    (what its DVC stage runs): in a whole-pipeline run it would wait through training.
-    """
-
-    @hook_impl
-    def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
-        if run_params.get("pipeline_names") == [DEPLOYMENT]:
-            from visionops.registry.infra import start_fresh_process_ahead
-
-            start_fresh_process_ahead()
-
-    @hook_impl
-    def after_pipeline_run(self) -> None:
-        _stop_infra_process()
-
-    @hook_impl
-    def on_pipeline_error(self) -> None:
-        _stop_infra_process()
-
-
-def _stop_infra_process() -> None:
-    if "visionops.registry.infra" in sys.modules:
-        from visionops.registry.infra import stop_fresh_process_ahead
-
-        stop_fresh_process_ahead()
 
 
 class OpenLineageHook:

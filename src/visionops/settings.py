@@ -13,12 +13,8 @@ from visionops.shutdown import skip_collection_at_exit  # noqa: E402
 skip_collection_at_exit()
 
 from visionops.config import ProjectConfigLoader  # noqa: E402
-from visionops.hooks import (  # noqa: E402
-    InfraValidationAheadHook,
-    OpenLineageHook,
-    ReadableErrorHook,
-    SourceDatasetHook,
-)
+from visionops.deployment_hooks import InfraValidationAheadHook  # noqa: E402
+from visionops.hooks import OpenLineageHook, ReadableErrorHook, SourceDatasetHook  # noqa: E402
 
 HOOKS = (SourceDatasetHook(), ReadableErrorHook(), OpenLineageHook(), InfraValidationAheadHook())
 
