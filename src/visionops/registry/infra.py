@@ -125,7 +125,8 @@ class FreshProcess:
             self.process.communicate()
 
 
-# The process started by start_fresh_process_ahead, until a registration takes it.
+# The process started by start_fresh_process_ahead (one at most), until a registration
+# takes it.
 _ahead: list[FreshProcess] = []
 
 
@@ -145,16 +146,15 @@ def start_fresh_process_ahead() -> None:
 
 def take_fresh_process() -> FreshProcess:
     """The process started ahead, while it still waits; else one started now."""
-    while _ahead:
-        process = _ahead.pop()
-        if process.process.poll() is None:
-            return process
+    ahead = _ahead.pop() if _ahead else None
+    if ahead is not None and ahead.process.poll() is None:
+        return ahead
     return FreshProcess()
 
 
 def stop_fresh_process_ahead() -> None:
     """Ends the process started ahead, if no registration took it."""
-    while _ahead:
+    if _ahead:
         _ahead.pop().stop()
 
 
